@@ -1,0 +1,206 @@
+#pragma once
+// The validated, immutable configuration of rdpgate. Every field is documented here once:
+// meaning, unit, default, bounds. The YAML keys are those of SPEC §8 (a contract: never rename).
+// load.hpp turns a YAML file into a Config or a list of FILE:LINE:COL errors.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rdpgate/config/cidr.hpp"
+#include "rdpgate/config/units.hpp"
+
+namespace rdpgate::config {
+
+using namespace std::chrono_literals;
+
+// A "host:port" or "[v6]:port" endpoint, as written, plus its parts.
+struct Endpoint {
+  std::string text;  // as configured, e.g. "10.1.0.5:3389"; used as a metric label value
+  std::string host;  // "10.1.0.5", "::1", or a DNS name (backends only)
+  std::uint16_t port = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// `sources:` — admission, before a byte is read. A listener's `sources:` overrides the keys it
+// names; the Config below holds the effective, merged values per listener.
+struct SourcesConfig {
+  // `allow`: only these sources pass. Absent (nullopt) = every source. [] = nobody (except grants).
+  std::optional<std::vector<Cidr>> allow;
+  // `deny`: refused with `denied_source`, checked before `allow`. Default empty.
+  std::vector<Cidr> deny;
+  // `max_connections`: concurrent connections through the whole gateway (all listeners). Default
+  // 10000; 0 = unlimited. Refused with `too_many_connections`.
+  std::uint32_t max_connections = 10000;
+  // `per_source.max_connections`: concurrent connections per source address. Default 20; 0 = off.
+  std::uint32_t per_source_max_connections = 20;
+  // `per_source.rate`: new connections per source address (token bucket refill). Default 5/s;
+  // "0/s" = off. Refused with `rate_limited`.
+  Rate per_source_rate{5.0};
+  // `per_source.burst`: token bucket size. Default 20; at least 1.
+  std::uint32_t per_source_burst = 20;
+};
+
+// `inspection:` — the pre-auth phase.
+struct InspectionConfig {
+  // `timeout`: the whole inspection phase, from accept to a complete request. Default 5s;
+  // 100ms..60s. Refused with `inspect_timeout`.
+  Duration timeout = 5s;
+  // `max_bytes`: cap on the client's first flight (PCB + Connection Request). Default 4KiB;
+  // 64B..64KiB.
+  std::uint32_t max_bytes = 4096;
+  // `require_protocols`: the client must offer one of these (bit set of protocol::proto values).
+  // Default [hybrid, hybrid_ex]; [] accepts any, standard RDP security included.
+  std::uint32_t require_protocols = 0x2 | 0x8;
+  bool require_any = true;  // false when `require_protocols: []`
+  // `usernames.allow` / `usernames.deny`: globs (`*`, `?`) on the mstshash cookie, compared
+  // case-insensitively. Default allow ["*"], deny []. A request without a cookie matches only
+  // the pattern "*" in allow and nothing in deny (Microsoft clients truncate the cookie to 9
+  // characters and may omit it: this is hygiene, never authentication).
+  std::vector<std::string> username_allow{"*"};
+  std::vector<std::string> username_deny;
+  // `direct_approach`: allow clients that start with TLS (no X.224 request). Default false.
+  bool direct_approach = false;
+};
+
+struct ProxyProtocolConfig {
+  // `trusted`: only connections from these ranges may (and must) send a PROXY v1/v2 header.
+  std::vector<Cidr> trusted;
+};
+
+enum class AccessMode { open, jit };
+
+struct ListenerConfig {
+  std::string name;        // `name`: unique; a metric label value
+  Endpoint address;        // `address`: "0.0.0.0:13389", "[::]:13389"
+  std::string route;       // `route`: used when no route's match applies; "" = none
+  std::optional<ProxyProtocolConfig> proxy_protocol;  // `proxy_protocol`
+  // `mode`: `open` (default) or `jit`: only sources with a live grant (or on the effective
+  // static `sources.allow` list, when one is configured) pass admission.
+  AccessMode mode = AccessMode::open;
+  SourcesConfig sources;        // effective: global `sources` overridden by the listener's
+  InspectionConfig inspection;  // effective: global `inspection` overridden by the listener's
+};
+
+struct RouteMatch {
+  std::optional<std::string> username;       // glob on the cookie (case-insensitive)
+  std::optional<std::string> routing_token;  // glob on the whole routing-token line
+  std::optional<std::string> listener;       // listener name
+  std::optional<std::string> token_route;    // set implicitly: a signed token naming this route
+};
+
+enum class Balance { least_connections, round_robin, first };
+
+struct HealthCheckConfig {
+  Duration interval = 5s;  // `interval`: 100ms..1h
+  Duration timeout = 2s;   // `timeout`: per probe; <= interval
+  bool rdp_probe = false;  // `rdp_probe`: send a Connection Request, expect a Connection Confirm
+  std::uint32_t rise = 2;  // `rise`: consecutive successes to mark a backend up; >= 1
+  std::uint32_t fall = 3;  // `fall`: consecutive failures to mark it down; >= 1
+};
+
+struct RouteConfig {
+  std::string name;  // `name`: unique; a metric label value
+  // `match`: all named conditions must hold; routes are tried in file order (SPEC §8).
+  RouteMatch match;
+  bool has_match = false;            // false: the route is chosen only as a listener's `route`
+  std::vector<Endpoint> backends;    // `backends`: at least one
+  Balance balance = Balance::least_connections;  // `balance`
+  Duration connect_timeout = 3s;     // `connect_timeout`: per backend attempt; 100ms..60s
+  bool forward_preconnection = false;  // `forward_preconnection`: pass a PCB on to the backend
+  std::optional<HealthCheckConfig> health_check;  // `health_check`: absent = no checks
+  AccessMode mode = AccessMode::open;  // `mode: jit`: only granted sources may use this route
+  bool require_token = false;          // `require_token`: a valid signed token naming this route
+};
+
+// `session:`
+struct SessionConfig {
+  Duration idle_timeout = 2h;  // `idle_timeout`: no byte either way for this long; 0s = none
+  Duration max_duration = 0s;  // `max_duration`: 0s = unlimited
+};
+
+// `shutdown:`
+struct ShutdownConfig {
+  Duration drain_timeout = 30s;  // `drain_timeout`: SIGTERM waits this long for sessions
+};
+
+// `bruteforce:` — failed-auth inference and bans (fail2ban semantics, SPEC §2).
+struct BruteforceConfig {
+  bool enabled = true;
+  Duration find_time = 10min;         // `find_time`: window in which failures are counted
+  std::uint32_t max_failures = 5;     // `max_failures`: per source within find_time -> ban
+  Duration ban_time = 15min;          // `ban_time`: first ban
+  double ban_time_factor = 2.0;       // `ban_time_factor`: repeat offenders ban_time * factor^n
+  Duration ban_time_max = 24h;        // `ban_time_max`: cap on the grown ban time
+  std::vector<Cidr> exempt;           // `exempt`: never counted or banned
+  // `inference:` — what counts as a failed NLA logon (documented in README with the figures
+  // measured against xfreerdp and freerdp-shadow-cli).
+  Duration failure_max_duration = 5s;           // `inference.max_duration`
+  std::uint64_t failure_max_server_bytes = 16384;  // `inference.max_server_bytes`
+  // `username:` — password-spray defence: failures for one cookie username across sources.
+  std::uint32_t username_max_failures = 20;  // `username.max_failures`; 0 = off
+  Duration username_find_time = 10min;       // `username.find_time`
+  Duration username_block_time = 15min;      // `username.block_time`
+};
+
+struct MetricsConfig {
+  bool enabled = true;  // false when `metrics: {address: ""}`
+  Endpoint address{"127.0.0.1:9489", "127.0.0.1", 9489};  // `address`; GET /metrics
+};
+
+struct AdminConfig {
+  bool enabled = true;  // false when `admin: {address: ""}`
+  Endpoint address{"127.0.0.1:9488", "127.0.0.1", 9488};  // `address`
+  std::string token_file;  // `token_file`: bearer token; or
+  std::string token_env;   // `token_env`: name of an environment variable holding it
+};
+
+struct StateConfig {
+  std::string path = "/var/lib/rdpgate";  // `path`: directory for the durable state
+};
+
+enum class LogFormat { text, json };
+struct LoggingConfig {
+  std::string level = "info";  // `level`: trace, debug, info, warn, error, critical, off
+  LogFormat format = LogFormat::json;  // `format`: json (default) or text
+  std::string file;  // `file`: append logs here; "" = standard error
+};
+
+// `tokens:` — signed access tokens (SPEC §3).
+enum class TokenAlgorithm { hs256, eddsa };
+struct TokenKey {
+  std::string id;  // `id`: matches the JWS "kid" header; unique
+  TokenAlgorithm algorithm = TokenAlgorithm::hs256;  // `alg`: HS256 or EdDSA
+  std::string secret_file;      // HS256: `secret_file` or `secret_env` (raw bytes, >= 32)
+  std::string secret_env;
+  std::string public_key_file;  // EdDSA: `public_key_file` (PEM Ed25519 public key)
+  std::string private_key_file;  // optional, for `rdpgate token issue`
+};
+struct TokensConfig {
+  std::vector<TokenKey> keys;   // `keys`
+  Duration clock_skew = 30s;    // `clock_skew`: tolerance on exp/nbf
+  Duration max_lifetime = 24h;  // `max_lifetime`: longest exp - nbf accepted
+};
+
+struct Config {
+  std::string file;                     // the file it was loaded from
+  std::uint32_t workers = 0;            // `workers`: I/O threads; 0 = number of cores
+  std::string user;                     // `user`: drop privileges to it after binding
+  std::string group;                    // `group`
+  bool allow_root = false;              // `allow_root`: run as root without `user`
+  std::vector<ListenerConfig> listeners;  // `listeners`: at least one
+  SourcesConfig sources;                // global `sources` (listeners hold the merged copies)
+  InspectionConfig inspection;          // global `inspection`
+  std::vector<RouteConfig> routes;      // `routes`: at least one
+  SessionConfig session;
+  ShutdownConfig shutdown;
+  BruteforceConfig bruteforce;
+  MetricsConfig metrics;
+  AdminConfig admin;
+  StateConfig state;
+  LoggingConfig logging;
+  TokensConfig tokens;
+};
+
+}  // namespace rdpgate::config
