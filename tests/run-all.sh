@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds rdpgate and runs every test: the unit, integration and
+# end-to-end tests (GCC, warnings as errors), the same tests under ASan+UBSan, and a short
+# libFuzzer run of every parser (clang). Usage: tests/run-all.sh   (from anywhere)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${RDPGATE_JOBS:-2}
+fuzz_seconds=${RDPGATE_FUZZ_SECONDS:-15}
+
+bash deploy/install-deps.sh
+
+echo "== build (gcc, -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDPGATE_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+echo "== tests"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 600)
+
+echo "== build (ASan+UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRDPGATE_SANITIZE=ON -DRDPGATE_WERROR=ON \
+  -DRDPGATE_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== tests under ASan+UBSan (unit and integration)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j"$jobs" --timeout 900 -LE 'e2e|bench|ops')
+
+echo "== fuzzers (${fuzz_seconds}s each)"
+bash tests/fuzz/run-fuzzers.sh "$fuzz_seconds"
+echo "== all tests passed"
