@@ -1,0 +1,291 @@
+// StateStore over one SQLite connection. See state_store.hpp for why SQLite and what
+// "acknowledged" means.
+
+#include "rdpgate/state/state_store.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace rdpgate::state {
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS bans (
+  cidr     TEXT PRIMARY KEY,
+  until    INTEGER NOT NULL,
+  reason   TEXT NOT NULL,
+  origin   TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),
+  offenses INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS grants (
+  id      TEXT PRIMARY KEY,
+  cidr    TEXT NOT NULL,
+  route   TEXT NOT NULL,
+  until   INTEGER NOT NULL,
+  reason  TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offenders (
+  address  TEXT PRIMARY KEY,
+  offenses INTEGER NOT NULL,
+  last_ban INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replay_cache (
+  jti     TEXT PRIMARY KEY,
+  expires INTEGER NOT NULL
+);
+)sql";
+
+std::int64_t to_millis(TimePoint t) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+TimePoint from_millis(std::int64_t ms) noexcept {
+  return TimePoint{std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds{ms})};
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+  const auto* text = sqlite3_column_text(stmt, column);
+  if (text == nullptr) return {};
+  return {reinterpret_cast<const char*>(text),
+          static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
+}
+
+// Owns a prepared statement.
+struct Statement {
+  sqlite3_stmt* stmt = nullptr;
+  Statement() = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt); }
+};
+
+// Reads every row of `sql`, handing each to `row`; returns an error message or "".
+template <class Row>
+std::string select_all(sqlite3* db, const char* sql, Row&& row) {
+  Statement s;
+  if (sqlite3_prepare_v2(db, sql, -1, &s.stmt, nullptr) != SQLITE_OK) return sqlite3_errmsg(db);
+  for (;;) {
+    const int rc = sqlite3_step(s.stmt);
+    if (rc == SQLITE_DONE) return {};
+    if (rc != SQLITE_ROW) return sqlite3_errmsg(db);
+    row(s.stmt);
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(BanOrigin origin) noexcept {
+  return origin == BanOrigin::manual ? "manual" : "auto";
+}
+
+std::optional<BanOrigin> parse_ban_origin(std::string_view text) noexcept {
+  if (text == "auto") return BanOrigin::automatic;
+  if (text == "manual") return BanOrigin::manual;
+  return std::nullopt;
+}
+
+std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
+    const std::string& directory) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(directory, ec);
+  if (ec) return "state directory \"" + directory + "\": " + ec.message();
+  if (!fs::is_directory(directory, ec)) {
+    return "state directory \"" + directory + "\": not a directory";
+  }
+  const std::string path = (fs::path{directory} / "rdpgate.db").string();
+  const std::string where = "state \"" + path + "\": ";
+
+  sqlite3* db = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+  if (const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr); rc != SQLITE_OK) {
+    std::string message = where + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if (db != nullptr && sqlite3_system_errno(db) != 0) {
+      message += " (" + std::generic_category().message(sqlite3_system_errno(db)) + ")";
+    }
+    sqlite3_close(db);
+    return message;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  // Another process (the CLI, a second gateway by mistake) may hold a lock briefly.
+  sqlite3_busy_timeout(db, 2000);
+
+  // journal_mode answers with a row; the others answer nothing. A read-only file system or a
+  // file that is not a database fails here, before anything is acknowledged.
+  const char* setup[] = {
+      "PRAGMA journal_mode=WAL",
+      "PRAGMA synchronous=FULL",
+      "PRAGMA foreign_keys=ON",
+      schema,
+  };
+  for (const char* sql : setup) {
+    char* message = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string error = where + (message != nullptr ? message : sqlite3_errmsg(db));
+      sqlite3_free(message);
+      sqlite3_close(db);
+      return error;
+    }
+  }
+  // journal_mode=WAL silently stays "delete" when WAL is impossible; say so rather than run
+  // with weaker guarantees than documented.
+  std::string mode;
+  select_all(db, "PRAGMA journal_mode", [&](sqlite3_stmt* s) { mode = column_text(s, 0); });
+  if (mode != "wal") {
+    sqlite3_close(db);
+    return where + "cannot enable write-ahead logging (journal_mode is \"" + mode + "\")";
+  }
+  return std::unique_ptr<StateStore>(new StateStore(db, path));
+}
+
+StateStore::~StateStore() { sqlite3_close(db_); }
+
+std::string StateStore::error_message(std::string_view what) const {
+  std::string message = "state \"" + path_ + "\": " + std::string{what} + ": " +
+                        sqlite3_errmsg(db_);
+  if (const int err = sqlite3_system_errno(db_); err != 0) {
+    message += " (" + std::generic_category().message(err) + ")";
+  }
+  return message;
+}
+
+std::optional<std::string> StateStore::execute(const char* sql,
+                                               std::initializer_list<Param> params) {
+  std::lock_guard lock{mutex_};
+  Statement s;
+  if (sqlite3_prepare_v2(db_, sql, -1, &s.stmt, nullptr) != SQLITE_OK) {
+    return error_message("prepare");
+  }
+  int index = 1;
+  for (const auto& param : params) {
+    int rc = SQLITE_OK;
+    if (const auto* text = std::get_if<std::string_view>(&param)) {
+      rc = sqlite3_bind_text(s.stmt, index, text->data(), static_cast<int>(text->size()),
+                             SQLITE_TRANSIENT);
+    } else {
+      rc = sqlite3_bind_int64(s.stmt, index, std::get<std::int64_t>(param));
+    }
+    if (rc != SQLITE_OK) return error_message("bind");
+    ++index;
+  }
+  // A single statement in autocommit mode is its own transaction: when step() returns DONE,
+  // the commit (and, with synchronous=FULL, the fsync of the WAL) has happened.
+  if (sqlite3_step(s.stmt) != SQLITE_DONE) return error_message("write");
+  return std::nullopt;
+}
+
+std::optional<std::string> StateStore::put_ban(const BanRecord& ban) {
+  return execute(
+      "INSERT OR REPLACE INTO bans (cidr, until, reason, origin, offenses) "
+      "VALUES (?1, ?2, ?3, ?4, ?5)",
+      {ban.cidr, to_millis(ban.until), ban.reason, to_string(ban.origin),
+       static_cast<std::int64_t>(ban.offenses)});
+}
+
+std::optional<std::string> StateStore::delete_ban(std::string_view cidr) {
+  return execute("DELETE FROM bans WHERE cidr = ?1", {cidr});
+}
+
+std::optional<std::string> StateStore::put_grant(const GrantRecord& grant) {
+  return execute(
+      "INSERT OR REPLACE INTO grants (id, cidr, route, until, reason, created) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+      {grant.id, grant.cidr, grant.route, to_millis(grant.until), grant.reason,
+       to_millis(grant.created)});
+}
+
+std::optional<std::string> StateStore::delete_grant(std::string_view id) {
+  return execute("DELETE FROM grants WHERE id = ?1", {id});
+}
+
+std::optional<std::string> StateStore::put_offender(const OffenderRecord& offender) {
+  return execute(
+      "INSERT OR REPLACE INTO offenders (address, offenses, last_ban) VALUES (?1, ?2, ?3)",
+      {offender.address, static_cast<std::int64_t>(offender.offenses),
+       to_millis(offender.last_ban)});
+}
+
+std::optional<std::string> StateStore::put_replay(const ReplayRecord& replay) {
+  return execute("INSERT OR REPLACE INTO replay_cache (jti, expires) VALUES (?1, ?2)",
+                 {replay.jti, to_millis(replay.expires)});
+}
+
+std::vector<BanRecord> StateStore::load_bans(std::string* error) {
+  std::lock_guard lock{mutex_};
+  std::vector<BanRecord> out;
+  auto failed = select_all(
+      db_, "SELECT cidr, until, reason, origin, offenses FROM bans ORDER BY cidr",
+      [&](sqlite3_stmt* s) {
+        BanRecord ban;
+        ban.cidr = column_text(s, 0);
+        ban.until = from_millis(sqlite3_column_int64(s, 1));
+        ban.reason = column_text(s, 2);
+        ban.origin = parse_ban_origin(column_text(s, 3)).value_or(BanOrigin::automatic);
+        ban.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+        out.push_back(std::move(ban));
+      });
+  if (!failed.empty() && error != nullptr) *error = error_message("load bans");
+  return out;
+}
+
+std::vector<GrantRecord> StateStore::load_grants(std::string* error) {
+  std::lock_guard lock{mutex_};
+  std::vector<GrantRecord> out;
+  auto failed = select_all(
+      db_, "SELECT id, cidr, route, until, reason, created FROM grants ORDER BY created, id",
+      [&](sqlite3_stmt* s) {
+        GrantRecord grant;
+        grant.id = column_text(s, 0);
+        grant.cidr = column_text(s, 1);
+        grant.route = column_text(s, 2);
+        grant.until = from_millis(sqlite3_column_int64(s, 3));
+        grant.reason = column_text(s, 4);
+        grant.created = from_millis(sqlite3_column_int64(s, 5));
+        out.push_back(std::move(grant));
+      });
+  if (!failed.empty() && error != nullptr) *error = error_message("load grants");
+  return out;
+}
+
+std::vector<OffenderRecord> StateStore::load_offenders(std::string* error) {
+  std::lock_guard lock{mutex_};
+  std::vector<OffenderRecord> out;
+  auto failed = select_all(
+      db_, "SELECT address, offenses, last_ban FROM offenders ORDER BY address",
+      [&](sqlite3_stmt* s) {
+        OffenderRecord offender;
+        offender.address = column_text(s, 0);
+        offender.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 1));
+        offender.last_ban = from_millis(sqlite3_column_int64(s, 2));
+        out.push_back(std::move(offender));
+      });
+  if (!failed.empty() && error != nullptr) *error = error_message("load offenders");
+  return out;
+}
+
+std::vector<ReplayRecord> StateStore::load_replays(std::string* error) {
+  std::lock_guard lock{mutex_};
+  std::vector<ReplayRecord> out;
+  auto failed = select_all(db_, "SELECT jti, expires FROM replay_cache ORDER BY jti",
+                           [&](sqlite3_stmt* s) {
+                             out.push_back({column_text(s, 0),
+                                            from_millis(sqlite3_column_int64(s, 1))});
+                           });
+  if (!failed.empty() && error != nullptr) *error = error_message("load replay cache");
+  return out;
+}
+
+std::optional<std::string> StateStore::purge_expired(TimePoint now,
+                                                     std::chrono::milliseconds offender_memory) {
+  const std::int64_t t = to_millis(now);
+  if (auto e = execute("DELETE FROM bans WHERE until <= ?1", {t})) return e;
+  if (auto e = execute("DELETE FROM grants WHERE until <= ?1", {t})) return e;
+  if (auto e = execute("DELETE FROM replay_cache WHERE expires <= ?1", {t})) return e;
+  return execute("DELETE FROM offenders WHERE last_ban <= ?1",
+                 {t - static_cast<std::int64_t>(offender_memory.count())});
+}
+
+}  // namespace rdpgate::state
