@@ -494,6 +494,7 @@ class RelayRecord:
     server_to_client: int = 0
     first_close: str = ""  # "client", "server" or "" (still open)
     connected_upstream: bool = False
+    client_head: bytes = b""  # the first bytes the client side sent (up to 512)
 
     @property
     def duration(self) -> float:
@@ -568,6 +569,8 @@ class RecordingRelay:
                 await self._sink(c_reader, record)
             else:
                 await self._relay(c_reader, c_writer, record)
+        except asyncio.CancelledError:
+            pass  # the relay is stopping
         finally:
             record.ended = record.ended or time.monotonic()
             c_writer.close()
@@ -577,6 +580,8 @@ class RecordingRelay:
         with contextlib.suppress(OSError, asyncio.TimeoutError):
             while data := await asyncio.wait_for(reader.read(65536), 30):
                 record.client_to_server += len(data)
+                if len(record.client_head) < 512:
+                    record.client_head += data[:512 - len(record.client_head)]
         record.first_close = record.first_close or "client"
 
     async def _relay(self, c_reader, c_writer, record: RelayRecord) -> None:
@@ -591,6 +596,8 @@ class RecordingRelay:
             try:
                 while data := await reader.read(65536):
                     setattr(record, attr, getattr(record, attr) + len(data))
+                    if side == "client" and len(record.client_head) < 512:
+                        record.client_head += data[:512 - len(record.client_head)]
                     writer.write(data)
                     await writer.drain()
             except OSError:
@@ -604,14 +611,17 @@ class RecordingRelay:
 
         up = asyncio.ensure_future(pump(c_reader, s_writer, "client_to_server", "client"))
         down = asyncio.ensure_future(pump(s_reader, c_writer, "server_to_client", "server"))
-        # The session ends when either side closes; the other half gets a short grace period.
-        done, pending = await asyncio.wait({up, down}, timeout=60,
-                                           return_when=asyncio.FIRST_COMPLETED)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=2)
-        for t in pending:
-            t.cancel()
-        s_writer.close()
+        try:
+            # The session ends when either side closes; the other half gets a short grace period.
+            _, pending = await asyncio.wait({up, down}, timeout=60,
+                                            return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                _, pending = await asyncio.wait(pending, timeout=1)
+        finally:
+            for t in (up, down):
+                t.cancel()
+            await asyncio.gather(up, down, return_exceptions=True)
+            s_writer.close()
 
     def stop(self) -> None:
         if self._loop is None:
@@ -621,8 +631,10 @@ class RecordingRelay:
         async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
-            for t in list(self._tasks):
+            tasks = list(self._tasks)
+            for t in tasks:
                 t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
@@ -822,6 +834,36 @@ class Gateway:
         self.cleanup()
 
 
+def gateway_yaml(listeners: str, routes: str,
+                 bruteforce: str = "bruteforce: {enabled: false}\n") -> str:
+    """A complete rdpgate config around the given `listeners:` and `routes:` items (YAML lines
+    indented by two spaces): every endpoint on loopback port 0, JSON logs, a private state
+    directory, the admin token from RDPGATE_ADMIN_TOKEN, and no per-source limits (the tests
+    connect often from 127.0.0.1)."""
+    root = "allow_root: true  # the tests may run as root in a container\n" \
+        if os.geteuid() == 0 else ""
+    return (f"{root}workers: 2\n"
+            f"listeners:\n{listeners}"
+            f"routes:\n{routes}"
+            "sources:\n"
+            "  per_source: {max_connections: 0, rate: \"0/s\"}\n"
+            "inspection: {timeout: 5s}\n"
+            "session: {idle_timeout: 60s}\n"
+            "shutdown: {drain_timeout: 2s}\n"
+            f"{bruteforce}"
+            "metrics: {address: \"127.0.0.1:0\"}\n"
+            "admin: {address: \"127.0.0.1:0\", token_env: RDPGATE_ADMIN_TOKEN}\n"
+            "state: {path: \"{state_dir}\"}\n"
+            "logging: {level: info, format: json}\n")
+
+
+def gateway_unavailable() -> str | None:
+    if find_rdpgate() is None:
+        return ("rdpgate binary not found (RDPGATE_BINARY is unset or not a file): build the "
+                "`rdpgate` target and run through ctest, or export RDPGATE_BINARY")
+    return None
+
+
 def _split_endpoint(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
@@ -873,3 +915,18 @@ def skip_reason(programs=REQUIRED_PROGRAMS) -> str | None:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+SKIP_EXIT_CODE = 77  # ctest SKIP_RETURN_CODE: every test of the file was skipped
+
+
+def main() -> int:
+    """Runs the calling module's unittest cases; exit 77 when all of them were skipped."""
+    import unittest
+    program = unittest.main(module="__main__", exit=False, verbosity=2)
+    result = program.result
+    if not result.wasSuccessful():
+        return 1
+    if result.testsRun and len(result.skipped) == result.testsRun:
+        return SKIP_EXIT_CODE
+    return 0
