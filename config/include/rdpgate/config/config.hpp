@@ -54,6 +54,11 @@ struct InspectionConfig {
   // Default [hybrid, hybrid_ex]; [] accepts any, standard RDP security included.
   std::uint32_t require_protocols = 0x2 | 0x8;
   bool require_any = true;  // false when `require_protocols: []`
+  // Whether a request offering standard RDP security only (no RDP_NEG_REQ, or requestedProtocols
+  // 0) passes: true when the list names `rdp` (which has no bit of its own) or is empty. A
+  // request passes when !require_any, or (requested & require_protocols) != 0, or (accept_rdp
+  // and requested == 0).
+  bool accept_rdp = false;
   // `usernames.allow` / `usernames.deny`: globs (`*`, `?`) on the mstshash cookie, compared
   // case-insensitively. Default allow ["*"], deny []. A request without a cookie matches only
   // the pattern "*" in allow and nothing in deny (Microsoft clients truncate the cookie to 9

@@ -1,0 +1,431 @@
+// Stage 1: YAML nodes -> Config, with types, syntaxes and bounds checked per value.
+// Bounds are those documented in config.hpp; keep the two in step.
+
+#include <algorithm>
+#include <limits>
+
+#include "decode.hpp"
+
+namespace rdpgate::config::detail {
+namespace {
+
+constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+constexpr Duration forever = std::chrono::hours{24 * 365 * 100};
+
+template <class T, class U>
+void set(T& target, const std::optional<U>& value) {
+  if (value) target = static_cast<T>(*value);
+}
+
+bool is_name_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+// Listener and route names become metric label values and appear in logs: keep them plain.
+std::optional<std::string> name(Walker& walker, const Field& field) {
+  auto text = walker.string(field);
+  if (!text) return std::nullopt;
+  if (text->empty() || text->size() > 64 || !std::all_of(text->begin(), text->end(), is_name_char)) {
+    walker.error(field.where,
+                 "bad name " + quote(*text) + ": use 1 to 64 letters, digits, '_', '-' or '.'");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<AccessMode> mode(Walker& walker, const Field& field) {
+  return walker.choice<AccessMode>(field, {{"open", AccessMode::open}, {"jit", AccessMode::jit}});
+}
+
+// Globs on a username cookie: non-empty, printable.
+std::optional<std::vector<std::string>> globs(Walker& walker, const Field& field) {
+  auto list = walker.strings(field);
+  if (!list) return std::nullopt;
+  const auto elements = walker.sequence(field);
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    if ((*list)[i].empty()) walker.error(elements[i].where, "empty pattern");
+  }
+  return list;
+}
+
+// Writes into `into` only the keys present, so that a listener's `sources:` decoded onto a
+// copy of the global values overrides just the keys it names (`per_source` keys one by one).
+void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
+  const MapReader map{walker, field, {"allow", "deny", "max_connections", "per_source"}};
+  if (auto f = map.get("allow")) {
+    if (auto list = walker.cidrs(*f)) into.allow = std::move(*list);
+  }
+  if (auto f = map.get("deny")) {
+    if (auto list = walker.cidrs(*f)) into.deny = std::move(*list);
+  }
+  if (auto f = map.get("max_connections")) set(into.max_connections, walker.integer(*f, 0, u32_max));
+  if (auto f = map.get("per_source")) {
+    const MapReader per{walker, *f, {"max_connections", "rate", "burst"}};
+    if (auto g = per.get("max_connections")) {
+      set(into.per_source_max_connections, walker.integer(*g, 0, u32_max));
+    }
+    if (auto g = per.get("rate")) set(into.per_source_rate, walker.rate(*g));
+    if (auto g = per.get("burst")) set(into.per_source_burst, walker.integer(*g, 1, u32_max));
+  }
+}
+
+void decode_inspection(Walker& walker, const Field& field, InspectionConfig& into) {
+  const MapReader map{walker, field,
+                      {"timeout", "max_bytes", "require_protocols", "usernames", "direct_approach"}};
+  if (auto f = map.get("timeout")) set(into.timeout, walker.duration(*f, 100ms, 60s));
+  if (auto f = map.get("max_bytes")) set(into.max_bytes, walker.size(*f, 64, 64 * 1024));
+  if (auto f = map.get("require_protocols")) {
+    if (!f->node.IsSequence()) {
+      (void)walker.sequence(*f);  // reports the type error
+    } else {
+      std::uint32_t bits = 0;
+      bool rdp = false;
+      bool ok = true;
+      const auto elements = walker.sequence(*f);
+      for (const auto& element : elements) {
+        // [MS-RDPBCGR] 2.2.1.1.1 requestedProtocols; PROTOCOL_RDP is the absence of bits.
+        const auto bit = walker.choice<std::uint32_t>(
+            element, {{"rdp", 0x0}, {"ssl", 0x1}, {"hybrid", 0x2}, {"rdstls", 0x4},
+                      {"hybrid_ex", 0x8}, {"rdsaad", 0x10}});
+        if (!bit) {
+          ok = false;
+          continue;
+        }
+        if (*bit == 0) rdp = true;
+        bits |= *bit;
+      }
+      if (ok) {
+        into.require_protocols = bits;
+        into.accept_rdp = rdp || elements.empty();
+        into.require_any = !elements.empty();
+      }
+    }
+  }
+  if (auto f = map.get("usernames")) {
+    const MapReader users{walker, *f, {"allow", "deny"}};
+    if (auto g = users.get("allow")) set(into.username_allow, globs(walker, *g));
+    if (auto g = users.get("deny")) set(into.username_deny, globs(walker, *g));
+  }
+  if (auto f = map.get("direct_approach")) set(into.direct_approach, walker.boolean(*f));
+}
+
+void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
+  const auto elements = walker.sequence(field);
+  if (field.node.IsSequence() && elements.empty()) {
+    walker.error(field.where, "at least one listener is required");
+  }
+  for (const auto& element : elements) {
+    ListenerConfig listener;
+    listener.sources = out.config.sources;
+    listener.inspection = out.config.inspection;
+    ListenerMarks marks;
+    marks.self = element.where;
+    const MapReader map{walker, element,
+                        {"name", "address", "route", "proxy_protocol", "sources", "inspection",
+                         "mode"}};
+    if (auto f = map.require("name")) {
+      marks.name = f->where;
+      set(listener.name, name(walker, *f));
+    }
+    if (auto f = map.require("address")) {
+      marks.address = f->where;
+      set(listener.address, walker.endpoint(*f, false, true));
+    }
+    if (auto f = map.get("route")) {
+      marks.route = f->where;
+      set(listener.route, name(walker, *f));
+    }
+    if (auto f = map.get("proxy_protocol")) {
+      const MapReader proxy{walker, *f, {"trusted"}};
+      ProxyProtocolConfig config;
+      if (auto g = proxy.require("trusted")) set(config.trusted, walker.cidrs(*g));
+      if (proxy.valid()) listener.proxy_protocol = std::move(config);
+    }
+    if (auto f = map.get("sources")) decode_sources(walker, *f, listener.sources);
+    if (auto f = map.get("inspection")) decode_inspection(walker, *f, listener.inspection);
+    if (auto f = map.get("mode")) set(listener.mode, mode(walker, *f));
+    out.config.listeners.push_back(std::move(listener));
+    out.listeners.push_back(std::move(marks));
+  }
+}
+
+std::optional<HealthCheckConfig> decode_health_check(Walker& walker, const Field& field) {
+  const MapReader map{walker, field, {"interval", "timeout", "rdp_probe", "rise", "fall"}};
+  if (!map.valid()) return std::nullopt;
+  HealthCheckConfig check;
+  if (auto f = map.get("interval")) set(check.interval, walker.duration(*f, 100ms, 1h));
+  std::optional<Field> timeout = map.get("timeout");
+  if (timeout) set(check.timeout, walker.duration(*timeout, 10ms, 1h));
+  if (auto f = map.get("rdp_probe")) set(check.rdp_probe, walker.boolean(*f));
+  if (auto f = map.get("rise")) set(check.rise, walker.integer(*f, 1, 100));
+  if (auto f = map.get("fall")) set(check.fall, walker.integer(*f, 1, 100));
+  if (check.timeout > check.interval) {
+    walker.error(timeout ? timeout->where : map.where(),
+                 "timeout " + format_duration(check.timeout) + " exceeds interval " +
+                     format_duration(check.interval));
+  }
+  return check;
+}
+
+void decode_routes(Walker& walker, const Field& field, Decoded& out) {
+  const auto elements = walker.sequence(field);
+  if (field.node.IsSequence() && elements.empty()) {
+    walker.error(field.where, "at least one route is required");
+  }
+  for (const auto& element : elements) {
+    RouteConfig route;
+    RouteMarks marks;
+    marks.self = element.where;
+    const MapReader map{walker, element,
+                        {"name", "match", "backends", "balance", "connect_timeout",
+                         "forward_preconnection", "health_check", "mode", "require_token"}};
+    if (auto f = map.require("name")) {
+      marks.name = f->where;
+      set(route.name, name(walker, *f));
+    }
+    if (auto f = map.get("match")) {
+      const MapReader match{walker, *f, {"username", "routing_token", "listener"}};
+      route.has_match = match.valid();
+      if (auto g = match.get("username")) route.match.username = walker.string(*g);
+      if (auto g = match.get("routing_token")) route.match.routing_token = walker.string(*g);
+      if (auto g = match.get("listener")) {
+        marks.match_listener = g->where;
+        route.match.listener = name(walker, *g);
+      }
+    }
+    if (auto f = map.require("backends")) {
+      const auto backends = walker.sequence(*f);
+      if (f->node.IsSequence() && backends.empty()) {
+        walker.error(f->where, "at least one backend is required");
+      }
+      for (const auto& backend : backends) {
+        if (auto endpoint = walker.endpoint(backend, true, false)) {
+          route.backends.push_back(std::move(*endpoint));
+          marks.backends.push_back(backend.where);
+        }
+      }
+    }
+    if (auto f = map.get("balance")) {
+      set(route.balance, walker.choice<Balance>(*f, {{"least_connections", Balance::least_connections},
+                                                     {"round_robin", Balance::round_robin},
+                                                     {"first", Balance::first}}));
+    }
+    if (auto f = map.get("connect_timeout")) set(route.connect_timeout, walker.duration(*f, 100ms, 60s));
+    if (auto f = map.get("forward_preconnection")) {
+      set(route.forward_preconnection, walker.boolean(*f));
+    }
+    if (auto f = map.get("health_check")) route.health_check = decode_health_check(walker, *f);
+    if (auto f = map.get("mode")) set(route.mode, mode(walker, *f));
+    if (auto f = map.get("require_token")) {
+      marks.require_token = f->where;
+      set(route.require_token, walker.boolean(*f));
+    }
+    out.config.routes.push_back(std::move(route));
+    out.routes.push_back(std::move(marks));
+  }
+}
+
+void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& into) {
+  const MapReader map{walker, field,
+                      {"enabled", "find_time", "max_failures", "ban_time", "ban_time_factor",
+                       "ban_time_max", "exempt", "inference", "username"}};
+  if (auto f = map.get("enabled")) set(into.enabled, walker.boolean(*f));
+  if (auto f = map.get("find_time")) set(into.find_time, walker.duration(*f, 1s, 30 * 24h));
+  if (auto f = map.get("max_failures")) set(into.max_failures, walker.integer(*f, 1, 1000000));
+  if (auto f = map.get("ban_time")) set(into.ban_time, walker.duration(*f, 1s, 365 * 24h));
+  if (auto f = map.get("ban_time_factor")) set(into.ban_time_factor, walker.number(*f, 1, 100));
+  std::optional<Field> max = map.get("ban_time_max");
+  if (max) set(into.ban_time_max, walker.duration(*max, 1s, 365 * 24h));
+  if (into.ban_time_max < into.ban_time) {
+    walker.error(max ? max->where : map.where(), "ban_time_max " +
+                                                     format_duration(into.ban_time_max) +
+                                                     " is below ban_time " +
+                                                     format_duration(into.ban_time));
+  }
+  if (auto f = map.get("exempt")) set(into.exempt, walker.cidrs(*f));
+  if (auto f = map.get("inference")) {
+    const MapReader inference{walker, *f, {"max_duration", "max_server_bytes"}};
+    if (auto g = inference.get("max_duration")) {
+      set(into.failure_max_duration, walker.duration(*g, 100ms, 10min));
+    }
+    if (auto g = inference.get("max_server_bytes")) {
+      set(into.failure_max_server_bytes, walker.size(*g, 1, 64ULL << 20));
+    }
+  }
+  if (auto f = map.get("username")) {
+    const MapReader user{walker, *f, {"max_failures", "find_time", "block_time"}};
+    if (auto g = user.get("max_failures")) {
+      set(into.username_max_failures, walker.integer(*g, 0, 1000000));
+    }
+    if (auto g = user.get("find_time")) set(into.username_find_time, walker.duration(*g, 1s, 30 * 24h));
+    if (auto g = user.get("block_time")) {
+      set(into.username_block_time, walker.duration(*g, 1s, 365 * 24h));
+    }
+  }
+}
+
+// `metrics:` / `admin:`: an empty `address` turns the endpoint off.
+void decode_listen_address(Walker& walker, const Field& field, bool& enabled, Endpoint& address,
+                           Where& mark) {
+  mark = field.where;
+  if (field.node.IsScalar() && field.node.Scalar().empty()) {
+    enabled = false;
+    return;
+  }
+  enabled = true;
+  set(address, walker.endpoint(field, false, true));
+}
+
+void decode_admin(Walker& walker, const Field& field, Decoded& out) {
+  AdminConfig& admin = out.config.admin;
+  const MapReader map{walker, field, {"address", "token_file", "token_env"}};
+  if (auto f = map.get("address")) {
+    decode_listen_address(walker, *f, admin.enabled, admin.address, out.admin_address);
+  }
+  std::optional<Field> file = map.get("token_file");
+  std::optional<Field> env = map.get("token_env");
+  if (file) set(admin.token_file, walker.string(*file));
+  if (env) set(admin.token_env, walker.string(*env));
+  if (file && env) {
+    walker.error(env->where, "set only one of token_file and token_env");
+  } else if (admin.enabled && map.valid() && admin.token_file.empty() && admin.token_env.empty()) {
+    walker.error((file ? *file : env ? *env : Field{field.node, map.where()}).where,
+                 "the admin API needs token_file or token_env (or address: \"\" to turn it off)");
+  }
+}
+
+void decode_tokens(Walker& walker, const Field& field, Decoded& out) {
+  TokensConfig& tokens = out.config.tokens;
+  const MapReader map{walker, field, {"keys", "clock_skew", "max_lifetime"}};
+  if (auto f = map.get("keys")) {
+    for (const auto& element : walker.sequence(*f)) {
+      TokenKey key;
+      Where id_mark;
+      const MapReader k{walker, element,
+                        {"id", "alg", "secret_file", "secret_env", "public_key_file",
+                         "private_key_file"}};
+      if (auto g = k.require("id")) {
+        id_mark = g->where;
+        set(key.id, walker.string(*g));
+        if (key.id.empty()) walker.error(g->where, "empty key id");
+      }
+      std::optional<Field> alg = k.require("alg");
+      if (alg) {
+        set(key.algorithm, walker.choice<TokenAlgorithm>(
+                               *alg, {{"HS256", TokenAlgorithm::hs256}, {"EdDSA", TokenAlgorithm::eddsa}}));
+      }
+      std::optional<Field> secret_file = k.get("secret_file");
+      std::optional<Field> secret_env = k.get("secret_env");
+      std::optional<Field> public_key = k.get("public_key_file");
+      if (secret_file) set(key.secret_file, walker.string(*secret_file));
+      if (secret_env) set(key.secret_env, walker.string(*secret_env));
+      if (public_key) set(key.public_key_file, walker.string(*public_key));
+      if (auto g = k.get("private_key_file")) set(key.private_key_file, walker.string(*g));
+      if (k.valid() && alg) {
+        if (key.algorithm == TokenAlgorithm::hs256) {
+          if (secret_file && secret_env) {
+            walker.error(secret_env->where, "set only one of secret_file and secret_env");
+          } else if (key.secret_file.empty() && key.secret_env.empty()) {
+            walker.error(k.where(), "an HS256 key needs secret_file or secret_env");
+          }
+          if (public_key) walker.error(public_key->where, "public_key_file is for EdDSA keys");
+        } else {
+          if (key.public_key_file.empty()) {
+            walker.error(k.where(), "an EdDSA key needs public_key_file");
+          }
+          if (secret_file || secret_env) {
+            walker.error((secret_file ? *secret_file : *secret_env).where,
+                         "secret_file and secret_env are for HS256 keys");
+          }
+        }
+      }
+      tokens.keys.push_back(std::move(key));
+      out.key_ids.push_back(std::move(id_mark));
+    }
+  }
+  if (auto f = map.get("clock_skew")) set(tokens.clock_skew, walker.duration(*f, 0s, 10min));
+  if (auto f = map.get("max_lifetime")) set(tokens.max_lifetime, walker.duration(*f, 1s, 365 * 24h));
+}
+
+}  // namespace
+
+Decoded decode(Walker& walker, const YAML::Node& document) {
+  Decoded out;
+  const Field root = walker.root(document);
+  out.root = root.where;
+  if (document.IsNull()) {
+    walker.error(root.where, "empty configuration: at least listeners and routes are required");
+    return out;
+  }
+  const MapReader map{walker, root,
+                      {"workers", "user", "group", "allow_root", "listeners", "sources",
+                       "inspection", "routes", "session", "shutdown", "bruteforce", "metrics",
+                       "admin", "state", "logging", "tokens"}};
+  if (!map.valid()) return out;
+  Config& config = out.config;
+  if (auto f = map.get("workers")) set(config.workers, walker.integer(*f, 0, 1024));
+  if (auto f = map.get("user")) set(config.user, walker.string(*f));
+  if (auto f = map.get("group")) set(config.group, walker.string(*f));
+  if (auto f = map.get("allow_root")) set(config.allow_root, walker.boolean(*f));
+  // Globals first: listeners start from them.
+  if (auto f = map.get("sources")) decode_sources(walker, *f, config.sources);
+  if (auto f = map.get("inspection")) decode_inspection(walker, *f, config.inspection);
+  if (auto f = map.require("listeners")) decode_listeners(walker, *f, out);
+  if (auto f = map.require("routes")) decode_routes(walker, *f, out);
+  if (auto f = map.get("session")) {
+    const MapReader session{walker, *f, {"idle_timeout", "max_duration"}};
+    if (auto g = session.get("idle_timeout")) {
+      set(config.session.idle_timeout, walker.duration(*g, 0s, forever));
+    }
+    if (auto g = session.get("max_duration")) {
+      set(config.session.max_duration, walker.duration(*g, 0s, forever));
+    }
+  }
+  if (auto f = map.get("shutdown")) {
+    const MapReader shutdown{walker, *f, {"drain_timeout"}};
+    if (auto g = shutdown.get("drain_timeout")) {
+      set(config.shutdown.drain_timeout, walker.duration(*g, 0s, 1h));
+    }
+  }
+  if (auto f = map.get("bruteforce")) decode_bruteforce(walker, *f, config.bruteforce);
+  if (auto f = map.get("metrics")) {
+    const MapReader metrics{walker, *f, {"address"}};
+    if (auto g = metrics.get("address")) {
+      decode_listen_address(walker, *g, config.metrics.enabled, config.metrics.address,
+                            out.metrics_address);
+    }
+  }
+  if (auto f = map.get("admin")) {
+    decode_admin(walker, *f, out);
+  } else {
+    walker.error(root.where,
+                 "missing required key \"admin\" (the admin API needs token_file or token_env; "
+                 "admin: {address: \"\"} turns it off)");
+  }
+  if (auto f = map.get("state")) {
+    const MapReader state{walker, *f, {"path"}};
+    if (auto g = state.get("path")) {
+      set(config.state.path, walker.string(*g));
+      if (config.state.path.empty()) walker.error(g->where, "empty path");
+    }
+  }
+  if (auto f = map.get("logging")) {
+    const MapReader logging{walker, *f, {"level", "format", "file"}};
+    if (auto g = logging.get("level")) {
+      const auto level = walker.choice<int>(
+          *g, {{"trace", 0}, {"debug", 1}, {"info", 2}, {"warn", 3}, {"error", 4},
+               {"critical", 5}, {"off", 6}});
+      if (level) config.logging.level = g->node.Scalar();
+    }
+    if (auto g = logging.get("format")) {
+      set(config.logging.format,
+          walker.choice<LogFormat>(*g, {{"text", LogFormat::text}, {"json", LogFormat::json}}));
+    }
+    if (auto g = logging.get("file")) set(config.logging.file, walker.string(*g));
+  }
+  if (auto f = map.get("tokens")) decode_tokens(walker, *f, out);
+  return out;
+}
+
+}  // namespace rdpgate::config::detail
