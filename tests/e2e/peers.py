@@ -42,6 +42,9 @@ USER = "rdpuser"
 PASSWORD = "Corr3ct-Horse!"
 WRONG_PASSWORD = "wrong-Password1"
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+# Failed-logon inference thresholds measured with calibrate_auth.py (docs/e2e.md): a failed NLA
+# logon to freerdp-shadow sends 1983 bytes to the client; a successful +auth-only one >= 3257.
+INFERENCE_YAML = "{max_duration: 2s, max_server_bytes: 2560}"
 
 REQUIRED_PROGRAMS = ("Xvfb", "xdpyinfo", "xfreerdp", "winpr-hash", "timeout")
 SHADOW_PROGRAMS = ("freerdp-shadow-cli",)
@@ -927,6 +930,7 @@ def main() -> int:
     result = program.result
     if not result.wasSuccessful():
         return 1
-    if result.testsRun and len(result.skipped) == result.testsRun:
+    # A class skipped in setUpClass counts as one skip and zero tests run.
+    if result.skipped and len(result.skipped) >= result.testsRun:
         return SKIP_EXIT_CODE
     return 0

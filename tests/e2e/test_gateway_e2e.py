@@ -59,8 +59,10 @@ class GatewayEndToEnd(unittest.TestCase):
             f'    backends: ["127.0.0.1:{cls.shadow_relay.port}"]\n'
             '  - name: xrdp\n'
             f'    backends: ["127.0.0.1:{cls.xrdp_relay.port}"]\n')
-        # Inference on, bans out of reach: the wrong-password test must not ban 127.0.0.1.
-        bruteforce = "bruteforce: {enabled: true, max_failures: 1000}\n"
+        # Inference on with the thresholds measured by calibrate_auth.py (docs/e2e.md); bans out
+        # of reach: the wrong-password test must not ban 127.0.0.1.
+        bruteforce = ("bruteforce: {enabled: true, max_failures: 1000, "
+                      f"inference: {peers.INFERENCE_YAML}}}\n")
         cls.gw = peers.Gateway(peers.find_rdpgate(),
                                peers.gateway_yaml(listeners, routes, bruteforce),
                                env={"RDPGATE_ADMIN_TOKEN": peers.ADMIN_TOKEN})
