@@ -1,0 +1,124 @@
+#pragma once
+// Brute-force bans with fail2ban semantics (SPEC §2), and password-spray blocking.
+//
+//   record_failure(source, username, now)
+//     source exempt?                      -> ignored
+//     failures of source within find_time -> max_failures reached: ban the source (/32 | /128)
+//       for ban_time * ban_time_factor^offenses, capped at ban_time_max, where `offenses` is
+//       how many times the source was banned before (remembered for offender_memory)
+//     failures of username (case-insensitive, any source) within username.find_time
+//       -> username.max_failures reached: username_blocked() for username.block_time
+//
+// Threading: every method is thread-safe. is_banned() runs at admission for every connection,
+// so it takes only a shared lock: a hash lookup of the exact-address bans (all automatic bans
+// and manual /32 | /128 bans) and a scan of the few wider manual bans.
+//
+// Time is passed in (`now`): no hidden clock, so tests drive it. Expired bans and blocks stop
+// counting at once; their memory is reclaimed by purge() and lazily by the writers.
+//
+// Durability: with a StateStore, bans and offender counts are written through before a method
+// returns, and loaded on construction. A store error does not stop the in-memory defence: it is
+// kept in last_error() for the gateway to log and count. Failure counters and username blocks
+// are short-lived and kept in memory only.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rdpgate/config/cidr.hpp"
+#include "rdpgate/config/config.hpp"
+#include "rdpgate/security/address_hash.hpp"
+#include "rdpgate/state/state_store.hpp"
+
+namespace rdpgate::security {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+using state::BanOrigin;
+
+struct Ban {
+  config::Cidr cidr;
+  TimePoint until;
+  std::string reason;
+  BanOrigin origin = BanOrigin::automatic;
+  std::uint32_t offenses = 0;  // automatic bans: bans this source had before this one
+  friend bool operator==(const Ban&, const Ban&) = default;
+};
+
+class BanManager {
+ public:
+  // How long a banned source's offense count is remembered after its latest ban was created
+  // (fail2ban's `dbpurgeage` idea): a source that comes back within it gets a longer ban.
+  static constexpr std::chrono::hours offender_memory{24 * 7};
+
+  explicit BanManager(config::BruteforceConfig config, state::StateStore* store = nullptr);
+
+  // A failed logon inferred for `source` (and its cookie `username`, "" when none). Returns the
+  // ban it created, if any. Ignored when bruteforce is disabled, the source is exempt or it is
+  // already banned.
+  std::optional<Ban> record_failure(const config::IpAddress& source, std::string_view username,
+                                    TimePoint now);
+
+  [[nodiscard]] bool is_banned(const config::IpAddress& source, TimePoint now) const;
+  // The live ban covering `source` (the exact one first), for audit records and the admin API.
+  [[nodiscard]] std::optional<Ban> find(const config::IpAddress& source, TimePoint now) const;
+  [[nodiscard]] bool username_blocked(std::string_view username, TimePoint now) const;
+
+  // A manual ban; replaces any ban of the same CIDR. Manual bans apply to exempt ranges too: an
+  // operator's explicit decision wins over the automatic rule.
+  Ban ban(const config::Cidr& cidr, std::chrono::milliseconds duration, std::string reason,
+          TimePoint now);
+  // Removes the ban of exactly this CIDR (automatic or manual) and forgets the failures counted
+  // for it. True if there was one.
+  bool unban(const config::Cidr& cidr);
+
+  [[nodiscard]] std::vector<Ban> list(TimePoint now) const;  // live bans, ordered by CIDR
+  [[nodiscard]] std::size_t active_count(TimePoint now) const;
+  [[nodiscard]] std::size_t blocked_username_count(TimePoint now) const;
+
+  // New thresholds apply to the next failure; bans, counters and offenses are kept.
+  void reconfigure(config::BruteforceConfig config);
+  // Drops expired bans, blocks and counters from memory and from the store.
+  void purge(TimePoint now);
+
+  // The latest store error ("" if none since the last clear_error()).
+  [[nodiscard]] std::string last_error() const;
+  void clear_error();
+
+ private:
+  struct Offender {
+    std::uint32_t offenses = 0;
+    TimePoint last_ban;
+  };
+
+  [[nodiscard]] std::chrono::milliseconds ban_duration(std::uint32_t offenses) const;
+  void note_error(std::optional<std::string> error);  // writer_mutex_ held
+  void sweep_locked(TimePoint now);
+  void record_username_locked(std::string_view username, TimePoint now);
+
+  state::StateStore* store_;
+  // Writers hold writer_mutex_ across "change memory, then write the store" so the store sees
+  // changes in the order memory did; readers never wait for a disk write. INVARIANT: guards
+  // last_error_ and every store_ call; taken before mutex_, never after.
+  mutable std::mutex writer_mutex_;
+  std::string last_error_;
+  mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
+  config::BruteforceConfig config_;
+  config::CidrSet exempt_;
+  std::unordered_map<config::IpAddress, Ban, AddressHash> exact_;  // prefix /128 (or v4 /32)
+  std::vector<Ban> wide_;                                           // shorter prefixes
+  // Failure times per source within find_time, newest last, at most max_failures of them.
+  std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> failures_;
+  std::unordered_map<config::IpAddress, Offender, AddressHash> offenders_;
+  std::unordered_map<std::string, std::vector<TimePoint>> username_failures_;  // lower case
+  std::unordered_map<std::string, TimePoint> username_blocks_;                 // until
+  std::size_t sweep_at_ = 1024;  // sweep the counters when they grow past this
+};
+
+}  // namespace rdpgate::security

@@ -1,0 +1,280 @@
+// BanManager: see ban_manager.hpp for the semantics and the locking scheme.
+
+#include "rdpgate/security/ban_manager.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+namespace rdpgate::security {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::uint8_t host_prefix = 128;  // IPv4 /32 is stored as /128 (IPv4-mapped)
+
+config::Cidr host_cidr(const config::IpAddress& address) noexcept {
+  return config::Cidr{address, host_prefix};
+}
+
+std::string lower(std::string_view text) {
+  std::string out{text};
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Drops the times at or before `now - window` from a vector kept in time order.
+void slide(std::vector<TimePoint>& times, TimePoint now, milliseconds window) {
+  const TimePoint oldest = now - window;
+  times.erase(times.begin(), std::find_if(times.begin(), times.end(),
+                                          [&](TimePoint t) { return t > oldest; }));
+}
+
+state::BanRecord to_record(const Ban& ban) {
+  return {ban.cidr.to_string(), ban.until, ban.reason, ban.origin, ban.offenses};
+}
+
+}  // namespace
+
+BanManager::BanManager(config::BruteforceConfig config, state::StateStore* store)
+    : store_(store), config_(std::move(config)), exempt_(config_.exempt) {
+  if (store_ == nullptr) return;
+  std::string error;
+  for (const auto& record : store_->load_bans(&error)) {
+    const auto cidr = config::parse_cidr(record.cidr);
+    if (!cidr) continue;  // written by a newer or broken version: skip rather than refuse
+    Ban ban{*cidr, record.until, record.reason, record.origin, record.offenses};
+    if (cidr->prefix == host_prefix) {
+      exact_[cidr->network] = std::move(ban);
+    } else {
+      wide_.push_back(std::move(ban));
+    }
+  }
+  for (const auto& record : store_->load_offenders(&error)) {
+    if (const auto address = config::parse_ip(record.address)) {
+      offenders_[*address] = Offender{record.offenses, record.last_ban};
+    }
+  }
+  last_error_ = std::move(error);
+}
+
+milliseconds BanManager::ban_duration(std::uint32_t offenses) const {
+  const auto base = static_cast<double>(config_.ban_time.count());
+  const auto cap = config_.ban_time_max;
+  const double grown = base * std::pow(config_.ban_time_factor, static_cast<double>(offenses));
+  // `!(grown < cap)` also catches infinity and NaN from a huge exponent.
+  if (!(grown < static_cast<double>(cap.count()))) return std::max(cap, config_.ban_time);
+  return milliseconds{static_cast<milliseconds::rep>(grown)};
+}
+
+void BanManager::note_error(std::optional<std::string> error) {
+  if (error) last_error_ = std::move(*error);
+}
+
+std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
+                                              std::string_view username, TimePoint now) {
+  std::lock_guard writer{writer_mutex_};
+  std::optional<Ban> created;
+  std::optional<state::OffenderRecord> offender_record;
+  {
+    std::unique_lock lock{mutex_};
+    if (!config_.enabled || exempt_.contains(source)) return std::nullopt;
+    if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
+      return std::nullopt;  // an in-flight connection of a source banned meanwhile
+    }
+    for (const auto& ban : wide_) {
+      if (ban.until > now && ban.cidr.contains(source)) return std::nullopt;
+    }
+    if (!username.empty()) record_username_locked(username, now);
+
+    const std::size_t max_failures = std::max<std::uint32_t>(config_.max_failures, 1);
+    auto& times = failures_[source];
+    slide(times, now, config_.find_time);
+    times.push_back(now);
+    if (times.size() > max_failures) times.erase(times.begin());  // keep the bound
+    if (times.size() >= max_failures) {
+      failures_.erase(source);
+      std::uint32_t offenses = 0;
+      if (const auto it = offenders_.find(source);
+          it != offenders_.end() && it->second.last_ban > now - offender_memory) {
+        offenses = it->second.offenses;
+      }
+      Ban ban{host_cidr(source), now + ban_duration(offenses),
+              std::to_string(max_failures) + " failures within " +
+                  config::format_duration(config_.find_time),
+              BanOrigin::automatic, offenses};
+      exact_[source] = ban;
+      offenders_[source] = Offender{offenses + 1, now};
+      offender_record = state::OffenderRecord{source.to_string(), offenses + 1, now};
+      created = std::move(ban);
+    }
+    if (failures_.size() + username_failures_.size() > sweep_at_) {
+      sweep_locked(now);
+      sweep_at_ = std::max<std::size_t>(1024, 2 * (failures_.size() + username_failures_.size()));
+    }
+  }
+  if (created && store_ != nullptr) {
+    note_error(store_->put_ban(to_record(*created)));
+    note_error(store_->put_offender(*offender_record));
+  }
+  return created;
+}
+
+void BanManager::record_username_locked(std::string_view username, TimePoint now) {
+  if (config_.username_max_failures == 0) return;
+  std::string key = lower(username);
+  if (const auto it = username_blocks_.find(key); it != username_blocks_.end()) {
+    if (it->second > now) return;
+    username_blocks_.erase(it);
+  }
+  auto& times = username_failures_[key];
+  slide(times, now, config_.username_find_time);
+  times.push_back(now);
+  if (times.size() >= config_.username_max_failures) {
+    username_failures_.erase(key);
+    username_blocks_[std::move(key)] = now + config_.username_block_time;
+  }
+}
+
+bool BanManager::is_banned(const config::IpAddress& source, TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
+    return true;
+  }
+  return std::any_of(wide_.begin(), wide_.end(), [&](const Ban& ban) {
+    return ban.until > now && ban.cidr.contains(source);
+  });
+}
+
+std::optional<Ban> BanManager::find(const config::IpAddress& source, TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
+    return it->second;
+  }
+  for (const auto& ban : wide_) {
+    if (ban.until > now && ban.cidr.contains(source)) return ban;
+  }
+  return std::nullopt;
+}
+
+bool BanManager::username_blocked(std::string_view username, TimePoint now) const {
+  if (username.empty()) return false;
+  std::shared_lock lock{mutex_};
+  const auto it = username_blocks_.find(lower(username));
+  return it != username_blocks_.end() && it->second > now;
+}
+
+Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string reason,
+                    TimePoint now) {
+  Ban ban{cidr, now + duration, std::move(reason), BanOrigin::manual, 0};
+  std::lock_guard writer{writer_mutex_};
+  {
+    std::unique_lock lock{mutex_};
+    if (cidr.prefix == host_prefix) {
+      exact_[cidr.network] = ban;
+    } else {
+      const auto it = std::find_if(wide_.begin(), wide_.end(),
+                                   [&](const Ban& b) { return b.cidr == cidr; });
+      if (it != wide_.end()) {
+        *it = ban;
+      } else {
+        wide_.push_back(ban);
+      }
+    }
+  }
+  if (store_ != nullptr) note_error(store_->put_ban(to_record(ban)));
+  return ban;
+}
+
+bool BanManager::unban(const config::Cidr& cidr) {
+  std::lock_guard writer{writer_mutex_};
+  bool found = false;
+  {
+    std::unique_lock lock{mutex_};
+    if (cidr.prefix == host_prefix) {
+      found = exact_.erase(cidr.network) > 0;
+    } else {
+      const auto it = std::remove_if(wide_.begin(), wide_.end(),
+                                     [&](const Ban& b) { return b.cidr == cidr; });
+      found = it != wide_.end();
+      wide_.erase(it, wide_.end());
+    }
+    std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
+  }
+  if (store_ != nullptr) note_error(store_->delete_ban(cidr.to_string()));
+  return found;
+}
+
+std::vector<Ban> BanManager::list(TimePoint now) const {
+  std::vector<Ban> out;
+  {
+    std::shared_lock lock{mutex_};
+    for (const auto& [address, ban] : exact_) {
+      if (ban.until > now) out.push_back(ban);
+    }
+    for (const auto& ban : wide_) {
+      if (ban.until > now) out.push_back(ban);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) { return a.cidr < b.cidr; });
+  return out;
+}
+
+std::size_t BanManager::active_count(TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  auto live = [&](const Ban& ban) { return ban.until > now; };
+  std::size_t count = static_cast<std::size_t>(std::count_if(
+      wide_.begin(), wide_.end(), live));
+  for (const auto& entry : exact_) count += live(entry.second) ? 1 : 0;
+  return count;
+}
+
+std::size_t BanManager::blocked_username_count(TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  return static_cast<std::size_t>(std::count_if(
+      username_blocks_.begin(), username_blocks_.end(),
+      [&](const auto& entry) { return entry.second > now; }));
+}
+
+void BanManager::reconfigure(config::BruteforceConfig config) {
+  config::CidrSet exempt{config.exempt};
+  std::unique_lock lock{mutex_};
+  config_ = std::move(config);
+  exempt_ = std::move(exempt);
+}
+
+void BanManager::sweep_locked(TimePoint now) {
+  std::erase_if(exact_, [&](const auto& entry) { return entry.second.until <= now; });
+  std::erase_if(wide_, [&](const Ban& ban) { return ban.until <= now; });
+  for (auto& [address, times] : failures_) slide(times, now, config_.find_time);
+  std::erase_if(failures_, [](const auto& entry) { return entry.second.empty(); });
+  std::erase_if(offenders_, [&](const auto& entry) {
+    return entry.second.last_ban <= now - offender_memory;
+  });
+  for (auto& [name, times] : username_failures_) slide(times, now, config_.username_find_time);
+  std::erase_if(username_failures_, [](const auto& entry) { return entry.second.empty(); });
+  std::erase_if(username_blocks_, [&](const auto& entry) { return entry.second <= now; });
+}
+
+void BanManager::purge(TimePoint now) {
+  std::lock_guard writer{writer_mutex_};
+  {
+    std::unique_lock lock{mutex_};
+    sweep_locked(now);
+  }
+  if (store_ != nullptr) note_error(store_->purge_expired(now, offender_memory));
+}
+
+std::string BanManager::last_error() const {
+  std::lock_guard writer{writer_mutex_};
+  return last_error_;
+}
+
+void BanManager::clear_error() {
+  std::lock_guard writer{writer_mutex_};
+  last_error_.clear();
+}
+
+}  // namespace rdpgate::security

@@ -1,0 +1,324 @@
+// BanManager with an injected clock: fail2ban window, growth, cap, exemptions, manual bans,
+// expiry, password-spray blocking and persistence.
+
+#include "rdpgate/security/ban_manager.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "../state/temp_dir.hpp"
+
+namespace rdpgate::security {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
+
+config::IpAddress ip(std::string_view text) {
+  auto address = config::parse_ip(text);
+  EXPECT_TRUE(address) << text;
+  return address.value_or(config::IpAddress{});
+}
+
+config::Cidr cidr(std::string_view text) {
+  std::string error;
+  auto parsed = config::parse_cidr(text, &error);
+  EXPECT_TRUE(parsed) << text << ": " << error;
+  return parsed.value_or(config::Cidr{});
+}
+
+config::BruteforceConfig small_config() {
+  config::BruteforceConfig c;
+  c.find_time = 10min;
+  c.max_failures = 3;
+  c.ban_time = 15min;
+  c.ban_time_factor = 2.0;
+  c.ban_time_max = 1h;
+  c.exempt = {cidr("10.0.0.0/8")};
+  c.username_max_failures = 4;
+  c.username_find_time = 10min;
+  c.username_block_time = 30min;
+  return c;
+}
+
+std::unique_ptr<state::StateStore> open_store(const std::string& dir) {
+  auto opened = state::StateStore::open(dir);
+  if (auto* error = std::get_if<std::string>(&opened)) {
+    ADD_FAILURE() << *error;
+    return nullptr;
+  }
+  return std::move(std::get<std::unique_ptr<state::StateStore>>(opened));
+}
+
+TEST(BanManager, BansAfterMaxFailuresWithinFindTime) {
+  BanManager bans{small_config()};
+  const auto a = ip("203.0.113.7");
+  EXPECT_FALSE(bans.record_failure(a, "alice", t0));
+  EXPECT_FALSE(bans.record_failure(a, "alice", t0 + 1min));
+  EXPECT_FALSE(bans.is_banned(a, t0 + 2min));
+  const auto ban = bans.record_failure(a, "alice", t0 + 2min);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->cidr.to_string(), "203.0.113.7/32");
+  EXPECT_EQ(ban->until, t0 + 2min + 15min);
+  EXPECT_EQ(ban->origin, BanOrigin::automatic);
+  EXPECT_EQ(ban->reason, "3 failures within 10m");
+  EXPECT_TRUE(bans.is_banned(a, t0 + 2min));
+  EXPECT_TRUE(bans.is_banned(a, t0 + 17min - 1ms));
+  EXPECT_FALSE(bans.is_banned(a, t0 + 17min));  // expired on its own
+  EXPECT_FALSE(bans.is_banned(ip("203.0.113.8"), t0 + 3min));
+  EXPECT_EQ(bans.active_count(t0 + 3min), 1U);
+  EXPECT_EQ(bans.active_count(t0 + 17min), 0U);
+  EXPECT_TRUE(bans.list(t0 + 17min).empty());
+}
+
+TEST(BanManager, FindTimeWindowSlides) {
+  BanManager bans{small_config()};
+  const auto a = ip("2001:db8::7");
+  EXPECT_FALSE(bans.record_failure(a, "", t0));
+  EXPECT_FALSE(bans.record_failure(a, "", t0 + 5min));
+  // The first failure left the window (at or before now - find_time does not count).
+  EXPECT_FALSE(bans.record_failure(a, "", t0 + 10min));
+  EXPECT_FALSE(bans.is_banned(a, t0 + 10min));
+  // t0+5, t0+10, t0+14: three within ten minutes.
+  const auto ban = bans.record_failure(a, "", t0 + 14min);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->cidr.to_string(), "2001:db8::7/128");
+  EXPECT_TRUE(bans.is_banned(a, t0 + 14min));
+}
+
+TEST(BanManager, RepeatOffendersGrowUpToTheCap) {
+  BanManager bans{small_config()};
+  const auto a = ip("198.51.100.1");
+  TimePoint now = t0;
+  const std::chrono::milliseconds expected[] = {15min, 30min, 1h, 1h, 1h};  // capped at 1h
+  for (std::uint32_t round = 0; round < 5; ++round) {
+    std::optional<Ban> ban;
+    for (int i = 0; i < 3; ++i) ban = bans.record_failure(a, "", now);
+    ASSERT_TRUE(ban) << "round " << round;
+    EXPECT_EQ(ban->offenses, round);
+    EXPECT_EQ(ban->until - now, expected[round]) << "round " << round;
+    // While banned, failures of in-flight sessions do not count or extend the ban.
+    EXPECT_FALSE(bans.record_failure(a, "", now + 1s));
+    now = ban->until;
+  }
+}
+
+TEST(BanManager, OffensesAreForgottenAfterOffenderMemory) {
+  BanManager bans{small_config()};
+  const auto a = ip("198.51.100.2");
+  for (int i = 0; i < 3; ++i) (void)bans.record_failure(a, "", t0);
+  const TimePoint later = t0 + BanManager::offender_memory + 1s;
+  std::optional<Ban> ban;
+  for (int i = 0; i < 3; ++i) ban = bans.record_failure(a, "", later);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->offenses, 0U);
+  EXPECT_EQ(ban->until - later, 15min);
+}
+
+TEST(BanManager, ExemptSourcesAreNeverCountedOrBanned) {
+  BanManager bans{small_config()};
+  const auto inside = ip("10.1.2.3");
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(bans.record_failure(inside, "bob", t0 + i * 1s));
+  EXPECT_FALSE(bans.is_banned(inside, t0 + 1min));
+  EXPECT_FALSE(bans.username_blocked("bob", t0 + 1min));  // not counted for spray either
+  EXPECT_EQ(bans.active_count(t0 + 1min), 0U);
+}
+
+TEST(BanManager, DisabledCountsNothing) {
+  auto config = small_config();
+  config.enabled = false;
+  BanManager bans{config};
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(bans.record_failure(ip("192.0.2.1"), "x", t0));
+  EXPECT_FALSE(bans.is_banned(ip("192.0.2.1"), t0));
+}
+
+TEST(BanManager, ManualBanAndUnban) {
+  BanManager bans{small_config()};
+  const auto ban = bans.ban(cidr("203.0.113.0/24"), 2h, "abuse report 17", t0);
+  EXPECT_EQ(ban.origin, BanOrigin::manual);
+  EXPECT_EQ(ban.until, t0 + 2h);
+  EXPECT_TRUE(bans.is_banned(ip("203.0.113.200"), t0 + 1h));
+  EXPECT_FALSE(bans.is_banned(ip("203.0.114.1"), t0 + 1h));
+  (void)bans.ban(cidr("2001:db8::5"), 1h, "single v6", t0);
+  EXPECT_TRUE(bans.is_banned(ip("2001:db8::5"), t0));
+  EXPECT_FALSE(bans.is_banned(ip("2001:db8::6"), t0));
+  // Manual bans cover exempt ranges too: the operator decides.
+  (void)bans.ban(cidr("10.9.9.9/32"), 1h, "compromised jump box", t0);
+  EXPECT_TRUE(bans.is_banned(ip("10.9.9.9"), t0));
+
+  const auto listed = bans.list(t0);
+  ASSERT_EQ(listed.size(), 3U);
+  EXPECT_EQ(listed[2].cidr.to_string(), "2001:db8::5/128");  // IPv4-mapped sort first
+  EXPECT_EQ(listed[1].reason, "abuse report 17");
+
+  // Replacing a manual ban changes its expiry.
+  (void)bans.ban(cidr("203.0.113.0/24"), 10min, "shortened", t0);
+  EXPECT_FALSE(bans.is_banned(ip("203.0.113.200"), t0 + 11min));
+  EXPECT_EQ(bans.active_count(t0), 3U);
+
+  EXPECT_TRUE(bans.unban(cidr("203.0.113.0/24")));
+  EXPECT_FALSE(bans.is_banned(ip("203.0.113.200"), t0));
+  EXPECT_FALSE(bans.unban(cidr("203.0.113.0/24")));
+  EXPECT_FALSE(bans.unban(cidr("203.0.113.0/25")));  // only the exact CIDR
+  EXPECT_TRUE(bans.unban(cidr("10.9.9.9/32")));
+  EXPECT_EQ(bans.active_count(t0), 1U);
+}
+
+TEST(BanManager, UnbanOfAnAutomaticBanResetsTheCounter) {
+  BanManager bans{small_config()};
+  const auto a = ip("192.0.2.50");
+  for (int i = 0; i < 3; ++i) (void)bans.record_failure(a, "", t0);
+  ASSERT_TRUE(bans.is_banned(a, t0));
+  EXPECT_TRUE(bans.unban(cidr("192.0.2.50/32")));
+  EXPECT_FALSE(bans.is_banned(a, t0));
+  EXPECT_FALSE(bans.record_failure(a, "", t0 + 1s));  // counting starts again from zero
+  EXPECT_FALSE(bans.record_failure(a, "", t0 + 2s));
+  EXPECT_FALSE(bans.is_banned(a, t0 + 2s));
+}
+
+TEST(BanManager, PasswordSprayBlocksTheUsernameAcrossSources) {
+  BanManager bans{small_config()};
+  // Four sources, one failure each: no source is banned, but the username is blocked.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(bans.record_failure(config::IpAddress::from_v4(0xC6336400U + static_cast<std::uint32_t>(i)),
+                                     i % 2 == 0 ? "Administrator" : "ADMINISTRATOR",
+                                     t0 + i * 1min));
+    EXPECT_FALSE(bans.username_blocked("administrator", t0 + i * 1min));
+  }
+  EXPECT_FALSE(bans.record_failure(ip("198.51.100.99"), "administrator", t0 + 3min));
+  EXPECT_TRUE(bans.username_blocked("administrator", t0 + 3min));
+  EXPECT_TRUE(bans.username_blocked("AdMiNiStRaToR", t0 + 3min));
+  EXPECT_FALSE(bans.username_blocked("alice", t0 + 3min));
+  EXPECT_FALSE(bans.username_blocked("", t0 + 3min));
+  EXPECT_EQ(bans.blocked_username_count(t0 + 3min), 1U);
+  EXPECT_TRUE(bans.username_blocked("administrator", t0 + 33min - 1ms));
+  EXPECT_FALSE(bans.username_blocked("administrator", t0 + 33min));
+  EXPECT_EQ(bans.active_count(t0 + 3min), 0U);
+}
+
+TEST(BanManager, SprayWindowSlides) {
+  BanManager bans{small_config()};
+  for (int i = 0; i < 10; ++i) {
+    // One failure every 4 minutes: never four within ten minutes.
+    (void)bans.record_failure(config::IpAddress::from_v4(0xC0000200U + static_cast<std::uint32_t>(i)),
+                              "carol", t0 + i * 4min);
+    EXPECT_FALSE(bans.username_blocked("carol", t0 + i * 4min)) << i;
+  }
+}
+
+TEST(BanManager, ReconfigureKeepsBansAndCounters) {
+  BanManager bans{small_config()};
+  const auto a = ip("192.0.2.10");
+  const auto b = ip("192.0.2.11");
+  for (int i = 0; i < 3; ++i) (void)bans.record_failure(a, "", t0);
+  (void)bans.record_failure(b, "", t0);
+  auto config = small_config();
+  config.max_failures = 2;
+  config.ban_time = 5min;
+  bans.reconfigure(config);
+  EXPECT_TRUE(bans.is_banned(a, t0 + 1min));  // the ban survived
+  const auto ban = bans.record_failure(b, "", t0 + 1min);  // 2nd failure under the new rule
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->until, t0 + 6min);
+
+  config.exempt = {cidr("192.0.2.0/24")};
+  bans.reconfigure(config);
+  EXPECT_FALSE(bans.record_failure(ip("192.0.2.12"), "", t0));
+  EXPECT_FALSE(bans.record_failure(ip("192.0.2.12"), "", t0));
+  EXPECT_FALSE(bans.is_banned(ip("192.0.2.12"), t0));
+}
+
+TEST(BanManager, PersistsAcrossInstancesOnTheSameStore) {
+  test::TempDir tmp;
+  auto store = open_store(tmp.path());
+  ASSERT_TRUE(store);
+  const auto a = ip("203.0.113.7");
+  {
+    BanManager bans{small_config(), store.get()};
+    for (int i = 0; i < 3; ++i) (void)bans.record_failure(a, "", t0);
+    (void)bans.ban(cidr("198.51.100.0/24"), 2h, "manual", t0);
+    (void)bans.ban(cidr("2001:db8::/32"), 2h, "gone soon", t0);
+    EXPECT_TRUE(bans.unban(cidr("2001:db8::/32")));
+    EXPECT_EQ(bans.last_error(), "");
+  }
+  store.reset();
+  store = open_store(tmp.path());  // as after a restart
+  ASSERT_TRUE(store);
+  BanManager bans{small_config(), store.get()};
+  EXPECT_EQ(bans.last_error(), "");
+  EXPECT_TRUE(bans.is_banned(a, t0 + 1min));
+  EXPECT_TRUE(bans.is_banned(ip("198.51.100.77"), t0 + 1min));
+  EXPECT_FALSE(bans.is_banned(ip("2001:db8::1"), t0 + 1min));
+  const auto listed = bans.list(t0);
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_EQ(listed[0].origin, BanOrigin::manual);
+  EXPECT_EQ(listed[1].origin, BanOrigin::automatic);
+  EXPECT_EQ(listed[1].until, t0 + 15min);
+  // The offense count survived too: the next ban of the same source is twice as long.
+  const TimePoint later = t0 + 1h;
+  std::optional<Ban> ban;
+  for (int i = 0; i < 3; ++i) ban = bans.record_failure(a, "", later);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->until - later, 30min);
+
+  // purge() drops expired bans from the store as well.
+  bans.purge(later + 2h);
+  EXPECT_TRUE(store->load_bans().empty());
+  EXPECT_EQ(store->load_offenders().size(), 1U);
+}
+
+TEST(BanManager, StoreErrorIsReportedAndDefenceGoesOn) {
+  test::TempDir tmp;
+  auto store = open_store(tmp.path());
+  ASSERT_TRUE(store);
+  BanManager bans{small_config(), store.get()};
+  // Make every write of a ban fail, as a full disk would, through a second connection.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(tmp.sub("rdpgate.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TRIGGER fail_bans BEFORE INSERT ON bans "
+                         "BEGIN SELECT RAISE(FAIL, 'simulated disk full'); END",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  for (int i = 0; i < 3; ++i) (void)bans.record_failure(ip("192.0.2.1"), "", t0);
+  EXPECT_TRUE(bans.is_banned(ip("192.0.2.1"), t0));  // the defence works in memory
+  EXPECT_NE(bans.last_error().find("simulated disk full"), std::string::npos)
+      << bans.last_error();
+  (void)bans.ban(cidr("192.0.2.0/24"), 1h, "manual", t0);
+  EXPECT_TRUE(bans.is_banned(ip("192.0.2.77"), t0));
+  bans.clear_error();
+  EXPECT_EQ(bans.last_error(), "");
+}
+
+TEST(BanManager, ConcurrentFailuresAndLookups) {
+  BanManager bans{small_config()};
+  std::atomic<bool> stop{false};
+  std::thread reader{[&] {
+    while (!stop.load()) (void)bans.is_banned(ip("192.0.2.1"), t0);
+  }};
+  std::vector<std::thread> writers;
+  for (std::uint32_t t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (std::uint32_t i = 0; i < 300; ++i) {
+        (void)bans.record_failure(config::IpAddress::from_v4(0xC6336400U + (i % 100) + t * 100),
+                                  "user" + std::to_string(i % 7), t0 + std::chrono::seconds{i});
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  stop = true;
+  reader.join();
+  // 300 sources, 3 failures each within the window: each is banned exactly once.
+  EXPECT_EQ(bans.active_count(t0 + 301s), 300U);
+}
+
+}  // namespace
+}  // namespace rdpgate::security
