@@ -1,0 +1,131 @@
+// GrantTable: see grant_table.hpp.
+
+#include "rdpgate/security/grant_table.hpp"
+
+#include <algorithm>
+
+#include "rdpgate/security/random.hpp"
+
+namespace rdpgate::security {
+namespace {
+
+state::GrantRecord to_record(const Grant& grant) {
+  return {grant.id, grant.cidr.to_string(), grant.route, grant.until, grant.reason,
+          grant.created};
+}
+
+}  // namespace
+
+GrantTable::GrantTable(state::StateStore* store) : store_(store) {
+  if (store_ == nullptr) return;
+  std::string error;
+  for (auto& record : store_->load_grants(&error)) {
+    const auto cidr = config::parse_cidr(record.cidr);
+    if (!cidr) continue;  // written by a newer or broken version: skip rather than refuse
+    grants_.push_back({std::move(record.id), *cidr, std::move(record.route), record.until,
+                       std::move(record.reason), record.created});
+  }
+  last_error_ = std::move(error);
+}
+
+std::variant<Grant, std::string> GrantTable::add(const config::Cidr& cidr, std::string route,
+                                                 std::chrono::milliseconds duration,
+                                                 std::string reason, TimePoint now) {
+  if (route.empty()) return std::string{"grant: empty route (use \"*\" for any route)"};
+  if (duration <= std::chrono::milliseconds::zero()) {
+    return std::string{"grant: duration must be positive"};
+  }
+  Grant grant{random_hex(8), cidr, std::move(route), now + duration, std::move(reason), now};
+  std::lock_guard writer{writer_mutex_};
+  {
+    std::unique_lock lock{mutex_};
+    std::erase_if(grants_, [&](const Grant& g) { return g.until <= now; });
+    if (grants_.size() >= max_grants) {
+      return "grant: too many live grants (at most " + std::to_string(max_grants) + ")";
+    }
+    grants_.push_back(grant);
+  }
+  if (store_ != nullptr) {
+    if (auto error = store_->put_grant(to_record(grant))) last_error_ = std::move(*error);
+  }
+  return grant;
+}
+
+bool GrantTable::revoke(std::string_view id) {
+  std::lock_guard writer{writer_mutex_};
+  bool found = false;
+  {
+    std::unique_lock lock{mutex_};
+    found = std::erase_if(grants_, [&](const Grant& g) { return g.id == id; }) > 0;
+  }
+  if (found && store_ != nullptr) {
+    if (auto error = store_->delete_grant(id)) last_error_ = std::move(*error);
+  }
+  return found;
+}
+
+std::vector<Grant> GrantTable::list(TimePoint now) const {
+  std::vector<Grant> out;
+  std::shared_lock lock{mutex_};
+  std::copy_if(grants_.begin(), grants_.end(), std::back_inserter(out),
+               [&](const Grant& g) { return g.until > now; });
+  return out;
+}
+
+std::optional<Grant> GrantTable::find(std::string_view id, TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  for (const auto& g : grants_) {
+    if (g.id == id && g.until > now) return g;
+  }
+  return std::nullopt;
+}
+
+bool GrantTable::allows(const config::IpAddress& source, std::string_view route,
+                        TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  return std::any_of(grants_.begin(), grants_.end(), [&](const Grant& g) {
+    return g.until > now && (g.route == any_route || g.route == route) &&
+           g.cidr.contains(source);
+  });
+}
+
+bool GrantTable::any_grant(const config::IpAddress& source, TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  return std::any_of(grants_.begin(), grants_.end(), [&](const Grant& g) {
+    return g.until > now && g.cidr.contains(source);
+  });
+}
+
+std::size_t GrantTable::active_count(TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  return static_cast<std::size_t>(std::count_if(
+      grants_.begin(), grants_.end(), [&](const Grant& g) { return g.until > now; }));
+}
+
+void GrantTable::purge(TimePoint now) {
+  std::lock_guard writer{writer_mutex_};
+  std::vector<std::string> expired;
+  {
+    std::unique_lock lock{mutex_};
+    for (const auto& g : grants_) {
+      if (g.until <= now) expired.push_back(g.id);
+    }
+    std::erase_if(grants_, [&](const Grant& g) { return g.until <= now; });
+  }
+  if (store_ == nullptr) return;
+  for (const auto& id : expired) {
+    if (auto error = store_->delete_grant(id)) last_error_ = std::move(*error);
+  }
+}
+
+std::string GrantTable::last_error() const {
+  std::lock_guard writer{writer_mutex_};
+  return last_error_;
+}
+
+void GrantTable::clear_error() {
+  std::lock_guard writer{writer_mutex_};
+  last_error_.clear();
+}
+
+}  // namespace rdpgate::security
