@@ -310,10 +310,11 @@ void decode_tokens(Walker& walker, const Field& field, Decoded& out) {
         set(key.id, walker.string(*g));
         if (key.id.empty()) walker.error(g->where, "empty key id");
       }
-      std::optional<Field> alg = k.require("alg");
-      if (alg) {
-        set(key.algorithm, walker.choice<TokenAlgorithm>(
-                               *alg, {{"HS256", TokenAlgorithm::hs256}, {"EdDSA", TokenAlgorithm::eddsa}}));
+      std::optional<TokenAlgorithm> alg = key.algorithm;  // HS256 unless `alg` says otherwise
+      if (auto g = k.get("alg")) {
+        alg = walker.choice<TokenAlgorithm>(
+            *g, {{"HS256", TokenAlgorithm::hs256}, {"EdDSA", TokenAlgorithm::eddsa}});
+        set(key.algorithm, alg);
       }
       std::optional<Field> secret_file = k.get("secret_file");
       std::optional<Field> secret_env = k.get("secret_env");
@@ -322,6 +323,7 @@ void decode_tokens(Walker& walker, const Field& field, Decoded& out) {
       if (secret_env) set(key.secret_env, walker.string(*secret_env));
       if (public_key) set(key.public_key_file, walker.string(*public_key));
       if (auto g = k.get("private_key_file")) set(key.private_key_file, walker.string(*g));
+      // Which secret a key needs depends on its algorithm: judged only when that is known.
       if (k.valid() && alg) {
         if (key.algorithm == TokenAlgorithm::hs256) {
           if (secret_file && secret_env) {

@@ -3,10 +3,12 @@
 
 #include "rdpgate/config/load.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "decode.hpp"
 
@@ -36,7 +38,14 @@ LoadResult load_config_string(std::string_view yaml, const std::string& file) {
   detail::Walker walker{file};
   detail::Decoded decoded = detail::decode(walker, document);
   detail::validate(walker, decoded);
-  if (walker.failed()) return walker.take_errors();
+  if (walker.failed()) {
+    // In file order, however the stages found them.
+    auto errors = walker.take_errors();
+    std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+      return std::pair{a.line, a.column} < std::pair{b.line, b.column};
+    });
+    return errors;
+  }
   decoded.config.file = file;
   return std::move(decoded.config);
 }

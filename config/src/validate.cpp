@@ -104,16 +104,20 @@ void validate(Walker& walker, const Decoded& decoded) {
     }
   }
 
+  // The metrics and admin endpoints first: a listener that collides with one of them is
+  // reported at the listener, even when metrics or admin keep their default address.
   std::vector<Bound> bound;
+  if (config.metrics.enabled) {
+    bound.push_back({&config.metrics.address, &decoded.metrics_address,
+                     decoded.metrics_address.known() ? "metrics" : "metrics (default address)"});
+  }
+  if (config.admin.enabled) {
+    bound.push_back({&config.admin.address, &decoded.admin_address,
+                     decoded.admin_address.known() ? "admin" : "admin (default address)"});
+  }
   for (std::size_t i = 0; i < config.listeners.size(); ++i) {
     bound.push_back({&config.listeners[i].address, &decoded.listeners[i].address,
                      "listeners[" + std::to_string(i) + "]"});
-  }
-  if (config.metrics.enabled && decoded.metrics_address.known()) {
-    bound.push_back({&config.metrics.address, &decoded.metrics_address, "metrics"});
-  }
-  if (config.admin.enabled && decoded.admin_address.known()) {
-    bound.push_back({&config.admin.address, &decoded.admin_address, "admin"});
   }
   check_addresses(walker, bound);
 

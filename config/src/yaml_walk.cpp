@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 #include "rdpgate/config/endpoint.hpp"
 
@@ -36,7 +37,7 @@ std::string describe(const YAML::Node& node) {
     case YAML::NodeType::Scalar:
       return quote(node.Scalar());
     default:
-      return "nothing";
+      return "an empty value";
   }
 }
 
@@ -168,7 +169,11 @@ std::optional<std::uint64_t> Walker::integer(const Field& field, std::uint64_t m
   }
   if (ec == std::errc::result_out_of_range || value < 0 ||
       static_cast<std::uint64_t>(value) < min || static_cast<std::uint64_t>(value) > max) {
-    error(field.where, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+    // Caps as large as the type are not worth printing.
+    error(field.where, (max >= std::numeric_limits<std::uint32_t>::max()
+                            ? "must be at least " + std::to_string(min)
+                            : "must be between " + std::to_string(min) + " and " +
+                                  std::to_string(max)) +
                            ", got " + text);
     return std::nullopt;
   }
