@@ -25,6 +25,7 @@ import json
 import os
 import queue
 import re
+import select
 import shutil
 import signal
 import socket
@@ -209,7 +210,6 @@ class Xvfb:
 def _read_line_fd(fd: int, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     data = b""
-    import select
     while b"\n" not in data and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
@@ -816,6 +816,17 @@ class Gateway:
         if status != 200:
             raise RuntimeError(f"GET /metrics: {status}")
         return metric_value(text, name, labels)
+
+    def wait_metric(self, name: str, labels: dict[str, str] | None, expected: float,
+                    timeout: float = 5.0) -> float | None:
+        """Polls /metrics until the sample equals `expected` (metrics may trail the audit line by
+        a moment); returns the last value seen either way, for the caller to assert on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.metric(name, labels)
+            if value == expected or time.monotonic() > deadline:
+                return value
+            time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:

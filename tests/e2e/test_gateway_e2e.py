@@ -180,7 +180,8 @@ class GatewayEndToEnd(unittest.TestCase):
         record = self.assert_one_record(records, result)
         self.assertEqual(record["outcome"], "auth_failed", record)
         self.assertEqual(record["selected"], "hybrid", record)
-        self.assertEqual(self.gw.metric("rdpgate_auth_failures_total"), failures + 1)
+        self.assertEqual(self.gw.wait_metric("rdpgate_auth_failures_total", None, failures + 1),
+                         failures + 1)
 
     # -- metrics ---------------------------------------------------------------------------
 
