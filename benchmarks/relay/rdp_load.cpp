@@ -563,6 +563,7 @@ struct FloodStats {
   std::uint64_t answered = 0;      // the target sent bytes: not refused
   std::uint64_t timeouts = 0;      // neither within --timeout
   std::uint64_t connect_errors = 0;
+  std::string last_error;  // the message of the last connect error, for the report
 };
 
 asio::awaitable<void> flood_worker(const Options& opt, std::size_t index, std::size_t stride,
@@ -575,13 +576,19 @@ asio::awaitable<void> flood_worker(const Options& opt, std::size_t index, std::s
     host = static_cast<std::uint32_t>((host + stride) % opt.flood_hosts);
     tcp::socket sock{exec};
     Watchdog watchdog{sock, seconds(opt.timeout)};
-    if (open_socket(sock, opt.target, source)) {
+    if (auto oec = open_socket(sock, opt.target, source)) {
       ++stats.connect_errors;
+      stats.last_error = oec.message();
       continue;
     }
     auto [ec] = co_await sock.async_connect(opt.target, nothrow);
+    if (ec == asio::error::connection_reset) {  // accepted and reset before connect returned
+      ++stats.refused;
+      continue;
+    }
     if (ec) {
       ++stats.connect_errors;
+      stats.last_error = ec.message();
       asio::steady_timer pause{exec, std::chrono::milliseconds(1)};
       co_await pause.async_wait(nothrow);
       continue;
@@ -624,6 +631,7 @@ int run_flood(const Options& opt) {
     sum.answered += f.answered;
     sum.timeouts += f.timeouts;
     sum.connect_errors += f.connect_errors;
+    if (!f.last_error.empty()) sum.last_error = f.last_error;
   }
   Json("flood")
       .add("seconds", elapsed)
@@ -632,6 +640,7 @@ int run_flood(const Options& opt) {
       .add("flood_answered", sum.answered)
       .add("flood_timeouts", sum.timeouts)
       .add("flood_connect_errors", sum.connect_errors)
+      .add("flood_last_error", sum.last_error)
       .add("flood_refused_rate", static_cast<double>(sum.refused) / elapsed)
       .add("legit_handshakes", legit.ok)
       .add("legit_errors", legit.errors)
