@@ -16,11 +16,15 @@
 //   flood      --flood-concurrency workers connect and close as fast as they can from the
 //              source addresses of --flood-range (bound explicitly), counting connections the
 //              target refuses (closed or reset before any byte), while one legitimate client
-//              measures handshake latency from --source.
+//              measures handshake latency from --source. --flood-concurrency connections are
+//              in flight at a time, split over --flood-threads threads.
 //
 // Every wait is bounded: each connection carries a watchdog (--timeout seconds) that closes it.
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -30,7 +34,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <map>
@@ -566,37 +572,72 @@ struct FloodStats {
   std::string last_error;  // the message of the last connect error, for the report
 };
 
-asio::awaitable<void> flood_worker(const Options& opt, std::size_t index, std::size_t stride,
-                                   Clock::time_point end, FloodStats& stats) {
-  auto exec = co_await asio::this_coro::executor;
-  std::uint32_t host = static_cast<std::uint32_t>(index % opt.flood_hosts);
-  std::array<std::uint8_t, 16> buf;
+// One flood thread: batches of `batch` non-blocking connects from successive source addresses,
+// one poll() for the whole batch until each socket was closed or reset by the target (or the
+// timeout passed), then close them all. Raw sockets rather than Asio: the generator must cost
+// less per connection than the proxies it floods.
+void flood_thread(const Options& opt, std::size_t thread_index, std::size_t batch,
+                  Clock::time_point end, FloodStats& stats) {
+  const auto target = opt.target.address().to_v4().to_bytes();
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(opt.target.port());
+  std::memcpy(&to.sin_addr, target.data(), 4);
+  std::uint32_t host = static_cast<std::uint32_t>(thread_index % opt.flood_hosts);
+  std::vector<pollfd> fds(batch);
+  const auto timeout = seconds(opt.timeout);
   while (Clock::now() < end) {
-    const asio::ip::address_v4 source{opt.flood_base + host};
-    host = static_cast<std::uint32_t>((host + stride) % opt.flood_hosts);
-    tcp::socket sock{exec};
-    Watchdog watchdog{sock, seconds(opt.timeout)};
-    if (auto oec = open_socket(sock, opt.target, source)) {
-      ++stats.connect_errors;
-      stats.last_error = oec.message();
-      continue;
+    std::size_t open = 0;
+    for (std::size_t i = 0; i < batch; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        ++stats.connect_errors;
+        stats.last_error = std::strerror(errno);
+        break;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl(opt.flood_base + host);
+      host = (host + 1) % opt.flood_hosts;
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+          (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 &&
+           errno != EINPROGRESS)) {
+        if (errno == ECONNRESET) ++stats.refused;
+        else ++stats.connect_errors, stats.last_error = std::strerror(errno);
+        ::close(fd);
+        continue;
+      }
+      fds[open++] = pollfd{fd, POLLIN, 0};
     }
-    auto [ec] = co_await sock.async_connect(opt.target, nothrow);
-    if (ec == asio::error::connection_reset) {  // accepted and reset before connect returned
-      ++stats.refused;
-      continue;
+    // Wait until every socket of the batch has an ending (EOF, reset or data) or time is up.
+    const auto deadline = Clock::now() + timeout;
+    std::size_t pending = open;
+    while (pending > 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      const int ready = ::poll(fds.data(), static_cast<nfds_t>(open), static_cast<int>(left.count()));
+      if (ready <= 0) break;
+      for (std::size_t i = 0; i < open; ++i) {
+        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+        char byte;
+        const auto n = ::recv(fds[i].fd, &byte, 1, MSG_DONTWAIT);
+        if (n > 0) ++stats.answered;
+        else if (n == 0 || errno == ECONNRESET || errno == EPIPE) ++stats.refused;
+        else if (errno == EAGAIN) continue;  // connected, nothing yet: keep waiting
+        else ++stats.connect_errors, stats.last_error = std::strerror(errno);
+        ::close(fds[i].fd);
+        fds[i].fd = -fds[i].fd - 1;  // poll() ignores negative descriptors
+        --pending;
+      }
     }
-    if (ec) {
-      ++stats.connect_errors;
-      stats.last_error = ec.message();
-      asio::steady_timer pause{exec, std::chrono::milliseconds(1)};
-      co_await pause.async_wait(nothrow);
-      continue;
+    for (std::size_t i = 0; i < open; ++i) {
+      if (fds[i].fd >= 0) {
+        ++stats.timeouts;
+        ::close(fds[i].fd);
+      }
     }
-    auto [rec, n] = co_await sock.async_read_some(asio::buffer(buf), nothrow);
-    if (n > 0) ++stats.answered;
-    else if (rec == asio::error::eof || rec == asio::error::connection_reset) ++stats.refused;
-    else ++stats.timeouts;
   }
 }
 
@@ -608,15 +649,14 @@ int run_flood(const Options& opt) {
 
   // The flood runs on its own threads so that the legitimate client's latency is not measured
   // behind the flood's own event loop.
-  std::vector<FloodStats> flood(opt.flood_concurrency);
-  std::vector<std::unique_ptr<asio::io_context>> ios;
-  for (std::size_t t = 0; t < opt.flood_threads; ++t) ios.push_back(std::make_unique<asio::io_context>(1));
-  for (std::size_t w = 0; w < opt.flood_concurrency; ++w) {
-    asio::co_spawn(*ios[w % ios.size()], flood_worker(opt, w, opt.flood_concurrency, end, flood[w]),
-                   asio::detached);
-  }
+  std::vector<FloodStats> flood(opt.flood_threads);
   std::vector<std::thread> pool;
-  for (auto& io : ios) pool.emplace_back([&io = *io] { io.run(); });
+  const std::size_t batch = std::max<std::size_t>(1, opt.flood_concurrency / opt.flood_threads);
+  if (opt.flood_concurrency > 0) {
+    for (std::size_t t = 0; t < opt.flood_threads; ++t) {
+      pool.emplace_back([&, t] { flood_thread(opt, t * batch, batch, end, flood[t]); });
+    }
+  }
 
   asio::io_context legit_io{1};
   Stats legit;

@@ -463,13 +463,13 @@ def main():
     p.add_argument("--bulk-mib", type=int, default=1024)
     p.add_argument("--idle-sessions", type=int, default=5000)
     p.add_argument("--hold", type=float, default=3, help="seconds the idle sessions stay open")
-    p.add_argument("--flood-concurrency", type=int, default=64)
+    p.add_argument("--flood-concurrency", type=int, default=256)
     p.add_argument("--quick", action="store_true", help="a few-second smoke run")
     p.add_argument("--json", help="also write the medians to this file")
     args = p.parse_args()
     if args.quick:
         args.rounds, args.duration, args.bulk_mib = 1, 1, 32
-        args.idle_sessions, args.hold, args.flood_concurrency = 300, 0.5, 16
+        args.idle_sessions, args.hold, args.flood_concurrency = 300, 0.5, 64
     if not 1 <= args.rounds <= 20 or not 0 < args.duration <= 60:
         p.error("--rounds must be 1..20 and --duration in (0, 60]")
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
