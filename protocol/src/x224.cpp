@@ -41,8 +41,7 @@ constexpr std::string_view msts_prefix = "Cookie: msts=";
 [[nodiscard]] bool printable(std::uint8_t c) noexcept { return c >= 0x20 && c <= 0x7E; }
 
 // TPKT header and X.224 fixed part, validated byte by byte as they arrive so that a bad header is
-// refused before the gateway waits for the rest (STYLE.md §3). Returns nullopt when all present
-// bytes are fine so far.
+// refused before the gateway waits for the rest (STYLE.md §3).
 struct Header {
   std::size_t length = 0;
 };
@@ -50,7 +49,7 @@ using HeaderResult = std::variant<NeedMore, Invalid, Header>;
 
 HeaderResult read_header(const ByteReader& in, std::size_t min_length, std::size_t max_length,
                          errc length_error, std::uint8_t code_mask, std::uint8_t code,
-                         bool check_class) noexcept {
+                         bool check_class, bool only_min_or_max = false) noexcept {
   const std::size_t n = in.size();
   if (n >= 1 && in.at(0) != 3) return Invalid{errc::bad_tpkt_version, 0};
   if (n >= 2 && in.at(1) != 0) return Invalid{errc::bad_tpkt_reserved, 1};
@@ -61,6 +60,9 @@ HeaderResult read_header(const ByteReader& in, std::size_t min_length, std::size
   if (n < tpkt_header_size) return NeedMore{tpkt_header_size};
   const std::size_t length = static_cast<std::size_t>(in.at(2)) << 8 | in.at(3);
   if (length < min_length || length > max_length) return Invalid{length_error, 2};
+  if (only_min_or_max && length != min_length && length != max_length) {
+    return Invalid{length_error, 2};
+  }
   // Rule 3: LI = L - 5 (FreeRDP and xrdp drop otherwise), never 255.
   if (n >= 5 && (in.at(4) != length - 5 || in.at(4) == 255)) {
     return Invalid{errc::bad_x224_length_indicator, 4};
@@ -186,11 +188,11 @@ ParseResult<ConnectionConfirm> parse_connection_confirm(
   ByteReader in{bytes};
   // Rule 11: L in {11, 19}, LI = L - 5, code high nibble 0xD (the low nibble is the credit).
   // The class/options byte and SRC-REF are not validated (0 or 0x1234 in practice, §7).
-  const auto header = read_header(in, min_tpdu, cc_with_neg, errc::bad_cc_length, 0xF0, 0xD0, false);
+  const auto header =
+      read_header(in, min_tpdu, cc_with_neg, errc::bad_cc_length, 0xF0, 0xD0, false, true);
   if (const auto* more = std::get_if<NeedMore>(&header)) return *more;
   if (const auto* bad = std::get_if<Invalid>(&header)) return *bad;
   const std::size_t length = std::get<Header>(header).length;
-  if (length != min_tpdu && length != cc_with_neg) return Invalid{errc::bad_cc_length, 2};
 
   ConnectionConfirm cc;
   cc.length = static_cast<std::uint16_t>(length);

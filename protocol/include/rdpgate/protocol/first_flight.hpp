@@ -22,6 +22,7 @@ struct FirstFlight {
   std::size_t preconnection_size = 0;        // bytes of the PCB at the start of the input
   std::optional<ConnectionRequest> request;  // views point into the input
   std::optional<ClientHelloInfo> tls;        // Direct Approach (after an optional PCB)
+  friend bool operator==(const FirstFlight&, const FirstFlight&) = default;
 };
 
 // Complete when a PCB (optional) and a CR — or a TLS ClientHello record — have been read;
