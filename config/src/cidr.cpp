@@ -31,14 +31,6 @@ Bytes with_host_bits(const Bytes& bytes, unsigned prefix, std::uint8_t fill) noe
   return out;
 }
 
-// `bytes` + 1 as a 128-bit big-endian number; false when it overflows (all ones).
-bool increment(Bytes& bytes) noexcept {
-  for (std::size_t i = bytes.size(); i-- > 0;) {
-    if (++bytes[i] != 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 bool IpAddress::is_v4() const noexcept {
@@ -131,40 +123,57 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string* error) {
   return cidr;
 }
 
+namespace {
+
+std::uint64_t load_be64(const std::uint8_t* bytes) noexcept {
+  std::uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | bytes[i];
+  return value;
+}
+
+}  // namespace
+
 CidrSet::CidrSet(const std::vector<Cidr>& cidrs) {
+  struct Range {
+    Key first, last;
+  };
+  auto key = [](const Bytes& bytes) { return Key{load_be64(bytes.data()), load_be64(bytes.data() + 8)}; };
   std::vector<Range> ranges;
   ranges.reserve(cidrs.size());
   for (const auto& cidr : cidrs) {
-    ranges.push_back({with_host_bits(cidr.network.bytes, cidr.prefix, 0x00),
-                      with_host_bits(cidr.network.bytes, cidr.prefix, 0xff)});
+    ranges.push_back({key(with_host_bits(cidr.network.bytes, cidr.prefix, 0x00)),
+                      key(with_host_bits(cidr.network.bytes, cidr.prefix, 0xff))});
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const Range& a, const Range& b) { return a.first < b.first; });
-  // Merge overlapping and adjacent ranges: ranges_ ends up sorted and disjoint, with a gap of
-  // at least one address between neighbours.
+  // Merge overlapping and adjacent ranges: the result is sorted and disjoint, with a gap of at
+  // least one address between neighbours.
+  constexpr std::uint64_t ones = ~std::uint64_t{0};
   for (const auto& range : ranges) {
-    if (!ranges_.empty()) {
-      Range& last = ranges_.back();
-      Bytes after_last = last.last;
-      const bool last_is_max = !increment(after_last);
+    if (!lasts_.empty()) {
+      Key& last = lasts_.back();
+      const bool last_is_max = last.high == ones && last.low == ones;
+      const Key after_last = last.low == ones ? Key{last.high + 1, 0} : Key{last.high, last.low + 1};
       if (last_is_max || range.first <= after_last) {
-        if (range.last > last.last) last.last = range.last;
+        if (range.last > last) last = range.last;
         continue;
       }
     }
-    ranges_.push_back(range);
+    firsts_.push_back(range.first);
+    lasts_.push_back(range.last);
   }
-  ranges_.shrink_to_fit();
+  firsts_.shrink_to_fit();
+  lasts_.shrink_to_fit();
 }
 
 bool CidrSet::contains(const IpAddress& address) const noexcept {
-  // INVARIANT: ranges_ is sorted by `first` and disjoint, so only the last range starting at or
-  // before `address` can hold it.
-  auto after = std::upper_bound(
-      ranges_.begin(), ranges_.end(), address.bytes,
-      [](const Bytes& value, const Range& range) { return value < range.first; });
-  if (after == ranges_.begin()) return false;
-  return address.bytes <= std::prev(after)->last;
+  const Key key{load_be64(address.bytes.data()), load_be64(address.bytes.data() + 8)};
+  // INVARIANT: firsts_ is sorted and the ranges are disjoint, so only the last range starting
+  // at or before `key` can hold it.
+  const auto after = std::upper_bound(firsts_.begin(), firsts_.end(), key);
+  if (after == firsts_.begin()) return false;
+  const auto index = static_cast<std::size_t>(after - firsts_.begin()) - 1;
+  return key <= lasts_[index];
 }
 
 }  // namespace rdpgate::config
