@@ -1,0 +1,23 @@
+#pragma once
+// JSON shapes of the admin API (SPEC §8 "Admin API") and RFC 3339 timestamps.
+
+#include <chrono>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "rdpgate/admin/service.hpp"
+
+namespace rdpgate::admin {
+
+// "2026-11-22T10:00:00Z": UTC, whole seconds (sub-second parts are truncated toward the past).
+[[nodiscard]] std::string format_rfc3339(std::chrono::system_clock::time_point time);
+
+// {id, source, listener, route, backend, user, started, bytes_in, bytes_out}
+[[nodiscard]] boost::json::value to_json(const SessionView& session);
+// {cidr, until, reason, origin}
+[[nodiscard]] boost::json::value to_json(const BanView& ban);
+// {id, cidr, route, until, reason}
+[[nodiscard]] boost::json::value to_json(const GrantView& grant);
+
+}  // namespace rdpgate::admin

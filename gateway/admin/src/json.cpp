@@ -1,0 +1,53 @@
+// JSON shapes of the admin API and RFC 3339 timestamps. This is the one translation unit that
+// compiles Boost.JSON itself (header-only mode): no other file may include boost/json/src.hpp.
+
+#include <boost/json/src.hpp>
+
+#include "rdpgate/admin/json.hpp"
+
+#include <cstdio>
+
+namespace rdpgate::admin {
+
+std::string format_rfc3339(std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  const auto seconds = floor<std::chrono::seconds>(time);
+  const auto day = floor<days>(seconds);
+  const year_month_day date{day};
+  const hh_mm_ss clock{seconds - day};
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+                static_cast<int>(clock.seconds().count()));
+  return text;
+}
+
+boost::json::value to_json(const SessionView& session) {
+  return boost::json::object{{"id", session.id},
+                             {"source", session.source},
+                             {"listener", session.listener},
+                             {"route", session.route},
+                             {"backend", session.backend},
+                             {"user", session.user},
+                             {"started", format_rfc3339(session.started)},
+                             {"bytes_in", session.bytes_in},
+                             {"bytes_out", session.bytes_out}};
+}
+
+boost::json::value to_json(const BanView& ban) {
+  return boost::json::object{{"cidr", ban.cidr},
+                             {"until", format_rfc3339(ban.until)},
+                             {"reason", ban.reason},
+                             {"origin", ban.origin}};
+}
+
+boost::json::value to_json(const GrantView& grant) {
+  return boost::json::object{{"id", grant.id},
+                             {"cidr", grant.cidr},
+                             {"route", grant.route},
+                             {"until", format_rfc3339(grant.until)},
+                             {"reason", grant.reason}};
+}
+
+}  // namespace rdpgate::admin

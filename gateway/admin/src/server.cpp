@@ -1,0 +1,216 @@
+// The admin HTTP server. Ownership and deadlines:
+//
+//   accept loop (acceptor strand)  -- new socket --> serve() on the socket's own strand
+//   serve():  loop { expires_after(read_timeout);  async_read one request (header+body caps)
+//                    handle_request()              (synchronous, no I/O)
+//                    expires_after(write_timeout); async_write the response }
+//
+// Every connection's stream is registered so that stop() can close it from any thread by
+// posting the close onto the connection's strand.
+
+#include "rdpgate/admin/server.hpp"
+
+#include <map>
+#include <mutex>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "rdpgate/admin/handler.hpp"
+
+namespace rdpgate::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+}  // namespace
+
+struct AdminServer::State {
+  State(asio::io_context& io, std::string bearer_token, AdminService& admin_service,
+        AdminServerLimits server_limits)
+      : context(io),
+        acceptor(asio::make_strand(io)),
+        token(std::move(bearer_token)),
+        service(admin_service),
+        limits(server_limits) {}
+
+  asio::io_context& context;
+  tcp::acceptor acceptor;
+  const std::string token;
+  AdminService& service;
+  const AdminServerLimits limits;
+
+  std::mutex mutex;  // guards the members below
+  std::map<std::uint64_t, std::weak_ptr<beast::tcp_stream>> connections;
+  std::uint64_t next_id = 0;
+  bool stopped = false;
+};
+
+namespace {
+
+using State = AdminServer::State;
+
+// After refusing a request whose body is still arriving, read and drop what the client keeps
+// sending for a moment: closing a socket with unread data resets the connection, and the
+// client could then lose the refusal it was just sent.
+asio::awaitable<void> linger(beast::tcp_stream& stream) {
+  constexpr std::size_t max_drained = 1024 * 1024;
+  std::array<char, 4096> scratch{};
+  std::size_t drained = 0;
+  stream.expires_after(std::chrono::seconds{1});
+  while (drained < max_drained) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), use_tuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+asio::awaitable<void> send(beast::tcp_stream& stream, Response response, bool keep_alive,
+                           std::chrono::milliseconds timeout, beast::error_code& ec) {
+  response.keep_alive(keep_alive);
+  stream.expires_after(timeout);
+  auto [write_error, written] = co_await http::async_write(stream, response, use_tuple);
+  static_cast<void>(written);
+  ec = write_error;
+}
+
+asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<beast::tcp_stream> stream) {
+  const auto& limits = state->limits;
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header));
+    parser.body_limit(limits.max_body);
+    stream->expires_after(limits.read_timeout);
+    auto [ec, read] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+    static_cast<void>(read);
+    if (ec) {
+      // Closed, reset, timed out or cancelled: nobody is waiting for an answer.
+      if (ec.category() != http::make_error_code(http::error::bad_method).category() ||
+          ec == http::error::end_of_stream || ec == http::error::partial_message) {
+        break;
+      }
+      Response refusal =
+          ec == http::error::body_limit
+              ? error_response(http::status::payload_too_large, "request body too large")
+          : ec == http::error::header_limit
+              ? error_response(http::status::request_header_fields_too_large,
+                               "request header too large")
+              : error_response(http::status::bad_request, "bad request");
+      beast::error_code write_error;
+      co_await send(*stream, std::move(refusal), false, limits.write_timeout, write_error);
+      if (!write_error) {
+        stream->socket().shutdown(tcp::socket::shutdown_send, write_error);
+        co_await linger(*stream);
+      }
+      break;
+    }
+    const Request request = parser.release();
+    Response response = handle_request(request, state->token, state->service);
+    beast::error_code write_error;
+    const bool keep_alive = request.keep_alive();
+    co_await send(*stream, std::move(response), keep_alive, limits.write_timeout, write_error);
+    if (write_error || !keep_alive) break;
+  }
+  beast::error_code ignored;
+  stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream->socket().close(ignored);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+  for (;;) {
+    auto [ec, socket] =
+        co_await state->acceptor.async_accept(asio::make_strand(state->context), use_tuple);
+    if (!state->acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // EMFILE and friends: pause briefly and keep listening rather than end the listener.
+      asio::steady_timer pause{state->acceptor.get_executor(), std::chrono::milliseconds{100}};
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+    std::uint64_t id = 0;
+    {
+      std::lock_guard lock{state->mutex};
+      // Forget finished connections first so the count below is the number still open.
+      std::erase_if(state->connections, [](const auto& entry) { return entry.second.expired(); });
+      if (state->stopped || state->connections.size() >= state->limits.max_connections) {
+        beast::error_code ignored;
+        stream->socket().close(ignored);
+        continue;
+      }
+      id = state->next_id++;
+      state->connections.emplace(id, stream);
+    }
+    auto executor = stream->get_executor();
+    asio::co_spawn(executor, serve(state, std::move(stream)),
+                   [state, id](const std::exception_ptr&) {
+                     // serve() handles every expected error itself; an exception here is a
+                     // bug in one connection and must not end the server.
+                     std::lock_guard lock{state->mutex};
+                     state->connections.erase(id);
+                   });
+  }
+}
+
+}  // namespace
+
+AdminServer::AdminServer(asio::io_context& io, const tcp::endpoint& endpoint,
+                         std::string bearer_token, AdminService& service,
+                         AdminServerLimits limits)
+    : state_(std::make_shared<State>(io, std::move(bearer_token), service, limits)) {
+  auto& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  local_ = acceptor.local_endpoint();
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::start() {
+  asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
+}
+
+void AdminServer::stop() {
+  std::vector<std::shared_ptr<beast::tcp_stream>> open;
+  {
+    std::lock_guard lock{state_->mutex};
+    if (state_->stopped) return;
+    state_->stopped = true;
+    for (const auto& [id, weak] : state_->connections) {
+      if (auto stream = weak.lock()) open.push_back(std::move(stream));
+    }
+  }
+  asio::post(state_->acceptor.get_executor(), [state = state_] {
+    beast::error_code ignored;
+    state->acceptor.close(ignored);
+  });
+  for (auto& stream : open) {
+    asio::post(stream->get_executor(), [stream] {
+      beast::error_code ignored;
+      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream->socket().close(ignored);
+    });
+  }
+}
+
+tcp::endpoint AdminServer::local_endpoint() const { return local_; }
+
+}  // namespace rdpgate::admin
