@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace rdpgate::config {
 namespace {
 
@@ -283,6 +286,33 @@ TEST(LoadConfig, DefaultFileMatchesTheReadme) {
   EXPECT_EQ(c.state.path, "var/state");
   EXPECT_EQ(c.logging.format, LogFormat::text);
   EXPECT_EQ(c.logging.level, "info");
+}
+
+// Every truncation of the example (a half-written file, an editor crash) is either a valid
+// Config or located errors; nothing throws and no error lacks a position or a message.
+TEST(LoadConfig, EveryTruncationOfTheExampleIsHandled) {
+  std::ifstream in{RDPGATE_EXAMPLE_CONFIG, std::ios::binary};
+  ASSERT_TRUE(in) << RDPGATE_EXAMPLE_CONFIG;
+  const std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  std::size_t valid = 0;
+  for (std::size_t cut = 0; cut <= text.size(); cut += (cut % 5 == 0 ? 3 : 2)) {
+    const std::string_view prefix{text.data(), cut};
+    LoadResult result;
+    ASSERT_NO_THROW(result = load_config_string(prefix, "cut.yaml")) << "cut at " << cut;
+    if (const auto* errors = std::get_if<std::vector<ConfigError>>(&result)) {
+      ASSERT_FALSE(errors->empty());
+      for (const auto& e : *errors) {
+        ASSERT_GE(e.line, 1) << "cut at " << cut << ": " << e.to_string();
+        ASSERT_GE(e.column, 1) << "cut at " << cut << ": " << e.to_string();
+        ASSERT_FALSE(e.message.empty());
+        ASSERT_NE(e.message.back(), '.') << e.to_string();
+      }
+    } else {
+      ++valid;
+    }
+  }
+  // Cuts after the routes (and before nothing else required) are complete configurations.
+  EXPECT_GT(valid, 0U);
 }
 
 TEST(LoadConfig, UnreadableFileIsOneError) {
