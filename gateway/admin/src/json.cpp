@@ -1,9 +1,8 @@
-// JSON shapes of the admin API and RFC 3339 timestamps. This is the one translation unit that
-// compiles Boost.JSON itself (header-only mode): no other file may include boost/json/src.hpp.
-
-#include <boost/json/src.hpp>
+// JSON shapes of the admin API and RFC 3339 timestamps.
 
 #include "rdpgate/admin/json.hpp"
+
+#include <boost/json.hpp>
 
 #include <cstdio>
 
