@@ -1,0 +1,13 @@
+#pragma once
+// The Asio names the gateway uses, in one place.
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace rdpgate::gateway {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using asio::awaitable;
+using asio::use_awaitable;
+inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+}  // namespace rdpgate::gateway

@@ -1,0 +1,75 @@
+#pragma once
+// Structured logging through spdlog: one event per line, fixed field names, rendered as JSON
+// lines or as `event key=value ...` text (logging.format). Refusals go through RefusalLog, which
+// caps lines per second and summarises the rest, so a flood cannot fill the disk.
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "rdpgate/config/config.hpp"
+
+namespace rdpgate::gateway {
+
+struct Field {
+  std::string_view key;
+  std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool> value;
+  bool omit = false;  // skip (e.g. an empty optional field)
+  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
+  Field(std::string_view k, const std::string& v) : key(k), value(std::string_view(v)) {}
+  Field(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
+  Field(std::string_view k, bool v) : key(k), value(v) {}
+  Field(std::string_view k, double v) : key(k), value(v) {}
+  template <class I>
+    requires std::is_integral_v<I>
+  Field(std::string_view k, I v) {
+    key = k;
+    if constexpr (std::is_signed_v<I>) {
+      value = static_cast<std::int64_t>(v);
+    } else {
+      value = static_cast<std::uint64_t>(v);
+    }
+  }
+};
+
+// Configures the process-wide logger "rdpgate" (stderr or logging.file). Returns an error text.
+std::string configure_logging(const config::LoggingConfig& cfg);
+// Renders and logs one event.
+void log_event(spdlog::level::level_enum level, std::string_view event,
+               std::initializer_list<Field> fields);
+[[nodiscard]] std::string render_event(std::string_view event, std::initializer_list<Field> fields,
+                                       config::LogFormat format);
+[[nodiscard]] std::string json_escape(std::string_view s);
+[[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
+
+// Rate-limited refusal logging: at most `per_second` lines each second; the rest are counted and
+// summarised once per `window`: "suppressed N refusals in the last 10 s, top reasons ...".
+class RefusalLog {
+ public:
+  explicit RefusalLog(double per_second = 20, std::chrono::seconds window = std::chrono::seconds(10))
+      : per_second_(per_second), window_(window) {}
+  // True if the caller should write its line; false if it was counted as suppressed.
+  bool admit(std::string_view reason, std::chrono::steady_clock::time_point now);
+  // Emits the summary if a window has passed with suppressed lines. Returns lines suppressed.
+  std::uint64_t flush(std::chrono::steady_clock::time_point now, bool force = false);
+
+ private:
+  std::mutex mutex_;
+  double per_second_;
+  std::chrono::seconds window_;
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point updated_{};
+  std::chrono::steady_clock::time_point window_start_{};
+  std::uint64_t suppressed_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> by_reason_;
+};
+
+}  // namespace rdpgate::gateway

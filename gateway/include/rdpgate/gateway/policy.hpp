@@ -1,0 +1,87 @@
+#pragma once
+// The immutable Policy snapshot (STYLE.md §7): a validated Config compiled into what the data
+// path needs (CIDR sets, filter chains, route table). Sessions take one snapshot at accept and
+// keep it for their whole life; a reload publishes a new one through PolicyStore.
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rdpgate/config/config.hpp"
+#include "rdpgate/gateway/backends.hpp"
+#include "rdpgate/gateway/filter.hpp"
+#include "rdpgate/gateway/metrics.hpp"
+#include "rdpgate/protocol/limits.hpp"
+
+namespace rdpgate::gateway {
+
+struct Services;
+}  // namespace rdpgate::gateway
+namespace rdpgate::security {
+class TokenVerifier;
+}
+namespace rdpgate::gateway {
+
+struct ListenerPolicy {
+  config::ListenerConfig cfg;
+  protocol::Limits limits;
+  config::CidrSet trusted_proxies;  // empty unless proxy_protocol is configured
+  std::vector<std::unique_ptr<Filter>> admission;  // in order; the first refusal wins
+  std::vector<std::unique_ptr<Filter>> request;
+  ListenerMetrics* metrics = nullptr;
+};
+
+struct RoutePolicy {
+  config::RouteConfig cfg;
+  std::shared_ptr<RoutePool> pool;
+  RouteMetrics* metrics = nullptr;
+};
+
+class Policy {
+ public:
+  // Compiles `cfg`; the services must outlive the policy.
+  static std::shared_ptr<const Policy> build(
+      config::Config cfg, Services& services,
+      std::shared_ptr<const security::TokenVerifier> tokens = nullptr);
+
+  [[nodiscard]] const config::Config& config() const noexcept { return config_; }
+  [[nodiscard]] const std::vector<ListenerPolicy>& listeners() const noexcept { return listeners_; }
+  [[nodiscard]] const std::vector<RoutePolicy>& routes() const noexcept { return routes_; }
+  // The signed-token verifier, or null when no `tokens.keys` are configured.
+  [[nodiscard]] const security::TokenVerifier* tokens() const noexcept { return tokens_.get(); }
+  [[nodiscard]] std::optional<std::size_t> find_listener(const std::string& name) const;
+  [[nodiscard]] std::optional<std::size_t> find_route(const std::string& name) const;
+
+  // Runs the listener's admission chain (nothing read yet).
+  [[nodiscard]] Decision admit(const Peer& peer, SystemClock::time_point now) const;
+  // Runs the listener's request chain (after the first flight was parsed).
+  [[nodiscard]] Decision check(const Peer& peer, const Request& request,
+                               SystemClock::time_point now) const;
+  // Route choice (SPEC §8): a token's route claim; else routes in file order whose `match`
+  // conditions all hold; else the listener's `route`; else nullopt (`no_route`).
+  [[nodiscard]] std::optional<std::size_t> choose_route(const Peer& peer, const Request& request,
+                                                        const std::string* token_route) const;
+
+ private:
+  config::Config config_;
+  std::vector<ListenerPolicy> listeners_;
+  std::vector<RoutePolicy> routes_;
+  std::shared_ptr<const security::TokenVerifier> tokens_;
+};
+
+class PolicyStore {
+ public:
+  [[nodiscard]] std::shared_ptr<const Policy> current() const noexcept {
+    return current_.load(std::memory_order_acquire);
+  }
+  void publish(std::shared_ptr<const Policy> p) noexcept {
+    current_.store(std::move(p), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const Policy>> current_;
+};
+
+}  // namespace rdpgate::gateway

@@ -1,0 +1,60 @@
+#pragma once
+// Live sessions, for the admin API (list, kill) and for shutdown (drain, then close the rest).
+// An entry is created by its session and touched by other threads only through atomics, the
+// entry's mutex, or a function posted to the session's own executor.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rdpgate/gateway/asio.hpp"
+#include "rdpgate/gateway/outcome.hpp"
+
+namespace rdpgate::gateway {
+
+struct SessionEntry {
+  std::string id;
+  std::string source;  // "ip:port"
+  std::string listener;
+  std::chrono::system_clock::time_point started;
+  asio::any_io_executor executor;
+  std::atomic<std::uint64_t> bytes_in{0};   // client -> server
+  std::atomic<std::uint64_t> bytes_out{0};  // server -> client
+
+  mutable std::mutex mutex;  // guards the strings below, set as the session learns them
+  std::string route;
+  std::string backend;
+  std::string user;
+
+  // Set and called only on `executor`: stops the session with the given outcome.
+  std::function<void(OutcomeKind)> stop;
+  bool alive = true;  // only on `executor`
+};
+
+struct SessionSnapshot {
+  std::string id, source, listener, route, backend, user;
+  std::chrono::system_clock::time_point started;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+class SessionRegistry {
+ public:
+  void add(const std::shared_ptr<SessionEntry>& e);
+  void remove(const std::string& id);
+  [[nodiscard]] std::vector<SessionSnapshot> list() const;
+  bool stop(const std::string& id, OutcomeKind why);
+  void stop_all(OutcomeKind why);
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
+};
+
+}  // namespace rdpgate::gateway

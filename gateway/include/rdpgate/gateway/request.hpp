@@ -1,0 +1,47 @@
+#pragma once
+// What the client asked for: an owned copy of the parsed first flight, plus the peer.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "rdpgate/config/cidr.hpp"
+#include "rdpgate/protocol/first_flight.hpp"
+
+namespace rdpgate::gateway {
+
+using SystemClock = std::chrono::system_clock;
+using SteadyClock = std::chrono::steady_clock;
+
+struct Peer {
+  config::IpAddress address;
+  std::uint16_t port = 0;
+  std::size_t listener = 0;  // index into the policy's listeners
+};
+
+struct Request {
+  bool direct_tls = false;  // Direct Approach: the client started with TLS
+  std::optional<protocol::PreconnectionPdu> preconnection;
+  std::size_t preconnection_size = 0;  // bytes of the PCB at the start of the flight
+  bool has_cookie = false;
+  std::string user;  // mstshash cookie identifier
+  protocol::TokenKind token_kind = protocol::TokenKind::none;
+  std::string routing_token;
+  std::size_t token_offset = 0;  // within the flight
+  std::size_t token_size = 0;
+  bool has_negotiation = false;
+  std::uint8_t negotiation_flags = 0;
+  std::uint32_t requested_protocols = 0;
+  std::optional<std::array<std::uint8_t, 16>> correlation_id;
+  std::uint16_t src_ref = 0;
+  std::string sni;
+  // The signed access token the client presented (PCB string or routing token), if any.
+  std::string access_token;
+
+  static Request from(const protocol::FirstFlight& flight);
+};
+
+}  // namespace rdpgate::gateway

@@ -1,0 +1,99 @@
+#pragma once
+// One client connection: one coroutine on its worker's single-threaded executor, owning both
+// sockets and its buffers (STYLE.md §5).
+//
+//   admission  -> inspection -> policy -> routing -> server's Confirm -> relay -> outcome
+//   (in the      (deadline +   (maybe     (connect    (checked, then     (pumps, idle
+//    acceptor)    byte cap)     a reply)   deadline)   forwarded)         watchdog)
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rdpgate/gateway/admission.hpp"
+#include "rdpgate/gateway/asio.hpp"
+#include "rdpgate/gateway/outcome.hpp"
+#include "rdpgate/gateway/policy.hpp"
+#include "rdpgate/gateway/registry.hpp"
+#include "rdpgate/gateway/request.hpp"
+#include "rdpgate/gateway/services.hpp"
+
+namespace rdpgate::gateway {
+
+struct SessionContext {
+  Services& services;
+  SessionRegistry& registry;
+};
+
+// Identifier for the audit record and the admin API: 16 hex digits, unique per process run.
+std::string next_session_id();
+
+// Builds the Peer of an accepted socket.
+Peer peer_of(const tcp::endpoint& remote, std::size_t listener);
+std::string endpoint_text(const config::IpAddress& address, std::uint16_t port);
+
+class Session {
+ public:
+  Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client,
+          Peer peer, ConnectionSlot slot, bool admitted, SteadyClock::time_point accepted);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Runs the whole pipeline; never throws.
+  awaitable<void> run();
+
+ private:
+  struct Flight;
+  awaitable<Outcome> pipeline();
+  awaitable<std::optional<Outcome>> read_proxy_header(SteadyClock::time_point deadline);
+  awaitable<std::optional<Outcome>> admit();
+  awaitable<std::optional<Outcome>> inspect(SteadyClock::time_point deadline);
+  awaitable<Outcome> refuse_with_reply(Phase phase, const Decision& d);
+  awaitable<std::optional<Outcome>> connect_backend(const RoutePolicy& route);
+  awaitable<std::optional<Outcome>> exchange_confirm(SteadyClock::time_point deadline);
+  awaitable<Outcome> relay();
+  awaitable<void> pump(tcp::socket& from, tcp::socket& to, Direction d);
+  awaitable<void> watchdog();
+  std::vector<std::byte> forwarded_first_flight() const;
+  void finish(const Outcome& outcome);
+  void stop_from_outside(OutcomeKind why);
+
+  SessionContext& ctx_;
+  std::shared_ptr<const Policy> policy_;
+  const ListenerPolicy* listener_;
+  tcp::socket client_;
+  tcp::socket server_;
+  Peer peer_;
+  ConnectionSlot slot_;
+  bool admitted_;
+  SteadyClock::time_point accepted_;
+  SystemClock::time_point started_wall_;
+  std::shared_ptr<SessionEntry> entry_;
+
+  std::vector<std::byte> inbuf_;  // bytes read from the client before relaying
+  std::size_t inlen_ = 0;         // bytes in inbuf_
+  std::size_t flight_size_ = 0;   // bytes of the first flight (PROXY header excluded)
+  std::size_t proxy_size_ = 0;    // bytes of a PROXY header at the start of inbuf_
+  std::optional<Request> request_;
+  std::string token_error_;
+  bool token_consumed_ = false;   // the routing-token line carried rdpgate's token: drop it
+
+  const RoutePolicy* route_ = nullptr;
+  std::shared_ptr<BackendState> backend_;
+  std::vector<std::byte> confirm_;  // the server's Connection Confirm (and anything after it)
+  std::optional<std::uint32_t> selected_;
+  bool negotiation_failure_ = false;
+  std::optional<std::chrono::duration<double>> handshake_;
+
+  std::uint64_t bytes_in_ = 0;   // client -> server, relayed
+  std::uint64_t bytes_out_ = 0;  // server -> client, relayed
+  SteadyClock::time_point relay_started_{};
+  SteadyClock::time_point last_activity_{};
+  enum class Closer { none, client, server } first_close_ = Closer::none;
+  std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
+  bool relay_error_ = false;
+};
+
+}  // namespace rdpgate::gateway

@@ -1,0 +1,301 @@
+#include "rdpgate/gateway/metrics.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rdpgate/protocol/rdp.hpp"
+
+namespace rdpgate::gateway {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+// Latency buckets in seconds, from 0.5 ms to 10 s: loopback handshakes take a few hundred
+// microseconds, real ones across a WAN tens to hundreds of milliseconds.
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+// The usual process_* metrics (Prometheus client conventions), read from /proc at scrape time.
+class ProcessCollector final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+    std::ifstream stat("/proc/self/stat");
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the command name (which may contain spaces) start at the last ')'.
+    double utime = 0, stime = 0, starttime = 0, rss_pages = 0;
+    if (auto pos = line.rfind(')'); pos != std::string::npos) {
+      std::istringstream in(line.substr(pos + 2));
+      std::string field;
+      for (int i = 3; in >> field; ++i) {
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+        if (i == 22) starttime = std::stod(field);
+        if (i == 24) {
+          rss_pages = std::stod(field);
+          break;
+        }
+      }
+    }
+    double boot_time = 0;
+    std::ifstream proc_stat("/proc/stat");
+    while (std::getline(proc_stat, line)) {
+      if (line.rfind("btime ", 0) == 0) boot_time = std::stod(line.substr(6));
+    }
+    double fds = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++fds;
+    }
+    auto add = [&](const char* name, const char* help, prometheus::MetricType type, double v) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = type;
+      prometheus::ClientMetric m;
+      if (type == prometheus::MetricType::Counter) {
+        m.counter.value = v;
+      } else {
+        m.gauge.value = v;
+      }
+      f.metric.push_back(std::move(m));
+      out.push_back(std::move(f));
+    };
+    add("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+        prometheus::MetricType::Counter, (utime + stime) / ticks);
+    add("process_resident_memory_bytes", "Resident memory size in bytes.",
+        prometheus::MetricType::Gauge, rss_pages * page);
+    add("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge,
+        fds);
+    add("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+        prometheus::MetricType::Gauge, boot_time + starttime / ticks);
+    return out;
+  }
+};
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  connections_ = &BuildCounter()
+                      .Name("rdpgate_connections_total")
+                      .Help("Connections by listener and final outcome, counted when they end.")
+                      .Register(r);
+  refusals_ = &BuildCounter()
+                   .Name("rdpgate_refusals_total")
+                   .Help("Refused connections by listener, pipeline stage and reason.")
+                   .Register(r);
+  sessions_active_ = &BuildGauge()
+                          .Name("rdpgate_sessions_active")
+                          .Help("Connections currently relaying, by listener.")
+                          .Register(r);
+  route_sessions_active_ = &BuildGauge()
+                                .Name("rdpgate_route_sessions_active")
+                                .Help("Connections currently relaying, by route.")
+                                .Register(r);
+  relay_bytes_ = &BuildCounter()
+                      .Name("rdpgate_relay_bytes_total")
+                      .Help("Bytes relayed, by direction.")
+                      .Register(r);
+  relay_c2s_ = &relay_bytes_->Add({{"direction", "client_to_server"}});
+  relay_s2c_ = &relay_bytes_->Add({{"direction", "server_to_client"}});
+  handshake_ = &BuildHistogram()
+                    .Name("rdpgate_handshake_duration_seconds")
+                    .Help("Time from accept to the server's X.224 Connection Confirm.")
+                    .Register(r);
+  connect_ = &BuildHistogram()
+                  .Name("rdpgate_backend_connect_duration_seconds")
+                  .Help("Time to establish the TCP connection to a backend.")
+                  .Register(r);
+  requested_ = &BuildCounter()
+                    .Name("rdpgate_requested_protocols_total")
+                    .Help("Security protocols offered by clients (one increment per offered "
+                          "protocol; `none` for a request without negotiation data).")
+                    .Register(r);
+  selected_ = &BuildCounter()
+                   .Name("rdpgate_selected_protocol_total")
+                   .Help("Security protocol selected by the server in its Connection Confirm.")
+                   .Register(r);
+  backend_up_ = &BuildGauge()
+                     .Name("rdpgate_backend_up")
+                     .Help("1 if the backend is considered healthy, else 0.")
+                     .Register(r);
+  backend_active_ = &BuildGauge()
+                         .Name("rdpgate_backend_connections_active")
+                         .Help("Connections currently relayed to the backend.")
+                         .Register(r);
+  backend_failures_ = &BuildCounter()
+                           .Name("rdpgate_backend_connect_failures_total")
+                           .Help("Failed connection attempts to the backend.")
+                           .Register(r);
+  inspection_bytes_ = &BuildCounter()
+                           .Name("rdpgate_inspection_bytes_total")
+                           .Help("Bytes read from clients during inspection.")
+                           .Register(r);
+  accept_errors_ = &BuildCounter()
+                        .Name("rdpgate_accept_errors_total")
+                        .Help("Errors from accept() (e.g. EMFILE); the listener backs off.")
+                        .Register(r);
+  tokens_ = &BuildCounter()
+                 .Name("rdpgate_tokens_total")
+                 .Help("Signed access tokens checked, by result.")
+                 .Register(r);
+  bans_active_ = &BuildGauge()
+                      .Name("rdpgate_bans_active")
+                      .Help("Bans currently in force.")
+                      .Register(r)
+                      .Add({});
+  auto& bans_total = BuildCounter()
+                         .Name("rdpgate_bans_total")
+                         .Help("Bans created, by origin.")
+                         .Register(r);
+  bans_auto_ = &bans_total.Add({{"origin", "auto"}});
+  bans_manual_ = &bans_total.Add({{"origin", "manual"}});
+  grants_active_ = &BuildGauge()
+                        .Name("rdpgate_grants_active")
+                        .Help("Just-in-time grants currently live.")
+                        .Register(r)
+                        .Add({});
+  grants_total_ = &BuildCounter()
+                       .Name("rdpgate_grants_total")
+                       .Help("Just-in-time grants created.")
+                       .Register(r)
+                       .Add({});
+  auth_failures_ = &BuildCounter()
+                        .Name("rdpgate_auth_failures_total")
+                        .Help("Failed NLA logons inferred from the shape of a session.")
+                        .Register(r)
+                        .Add({});
+  auto& reloads = BuildCounter()
+                      .Name("rdpgate_config_reloads_total")
+                      .Help("Configuration reloads, by result.")
+                      .Register(r);
+  reloads_success_ = &reloads.Add({{"result", "success"}});
+  reloads_failure_ = &reloads.Add({{"result", "failure"}});
+  log_suppressed_ = &BuildCounter()
+                         .Name("rdpgate_log_suppressed_total")
+                         .Help("Refusal log lines suppressed by the rate-limited logger.")
+                         .Register(r)
+                         .Add({});
+  state_errors_ = &BuildCounter()
+                       .Name("rdpgate_state_errors_total")
+                       .Help("Failed writes to the durable state store.")
+                       .Register(r)
+                       .Add({});
+  BuildGauge()
+      .Name("rdpgate_build_info")
+      .Help("Build information; always 1.")
+      .Register(r)
+      .Add({{"version", RDPGATE_VERSION}})
+      .Set(1);
+  for (const auto* name : {"valid", "invalid"}) tokens(name);
+  for (auto p : {"none", "rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad"}) {
+    requested_->Add({{"protocol", p}});
+  }
+  for (auto p : {"rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad", "negotiation_failure"}) {
+    selected_->Add({{"protocol", p}});
+  }
+}
+
+std::shared_ptr<prometheus::Collectable> make_process_collector() {
+  return std::make_shared<ProcessCollector>();
+}
+
+ListenerMetrics& Metrics::listener(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto& slot = listeners_[name];
+  if (!slot) {
+    slot = std::make_unique<ListenerMetrics>();
+    for (auto kind : all_outcomes()) {
+      slot->connections[static_cast<std::size_t>(kind)] =
+          &connections_->Add({{"listener", name}, {"outcome", std::string(to_string(kind))}});
+    }
+    slot->sessions_active = &sessions_active_->Add({{"listener", name}});
+    slot->handshake_seconds = &handshake_->Add({{"listener", name}}, latency_buckets());
+    slot->inspection_bytes = &inspection_bytes_->Add({{"listener", name}});
+    slot->accept_errors = &accept_errors_->Add({{"listener", name}});
+  }
+  return *slot;
+}
+
+RouteMetrics& Metrics::route(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto& slot = routes_[name];
+  if (!slot) {
+    slot = std::make_unique<RouteMetrics>();
+    slot->sessions_active = &route_sessions_active_->Add({{"route", name}});
+    slot->connect_seconds = &connect_->Add({{"route", name}}, latency_buckets());
+  }
+  return *slot;
+}
+
+BackendMetrics& Metrics::backend(const std::string& route, const std::string& backend) {
+  std::lock_guard lock(mutex_);
+  auto& slot = backends_[route + '\n' + backend];
+  if (!slot) {
+    slot = std::make_unique<BackendMetrics>();
+    slot->up = &backend_up_->Add({{"route", route}, {"backend", backend}});
+    slot->connections_active = &backend_active_->Add({{"route", route}, {"backend", backend}});
+    slot->connect_failures = &backend_failures_->Add({{"route", route}, {"backend", backend}});
+  }
+  return *slot;
+}
+
+void Metrics::refusal(const std::string& listener, Phase stage, std::string_view reason) {
+  std::string key = listener;
+  key += '\n';
+  key += to_string(stage);
+  key += '\n';
+  key += reason;
+  prometheus::Counter* c = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = refusal_cache_[key];
+    if (slot == nullptr) {
+      slot = &refusals_->Add({{"listener", listener},
+                              {"stage", std::string(to_string(stage))},
+                              {"reason", std::string(reason)}});
+    }
+    c = slot;
+  }
+  c->Increment();
+}
+
+prometheus::Counter& Metrics::tokens(std::string_view result) {
+  return tokens_->Add({{"result", std::string(result)}});
+}
+
+void Metrics::requested_protocols(std::uint32_t requested, bool has_negotiation) {
+  namespace p = protocol::proto;
+  if (!has_negotiation) {
+    requested_->Add({{"protocol", "none"}}).Increment();
+    return;
+  }
+  if (requested == 0) requested_->Add({{"protocol", "rdp"}}).Increment();
+  for (auto bit : {p::ssl, p::hybrid, p::rdstls, p::hybrid_ex, p::rdsaad}) {
+    if ((requested & bit) != 0) {
+      requested_->Add({{"protocol", std::string(protocol::protocol_name(bit))}}).Increment();
+    }
+  }
+}
+
+void Metrics::selected_protocol(std::uint32_t selected) {
+  auto name = protocol::protocol_name(selected);
+  if (name.empty()) return;  // not a single known protocol: never a label value
+  selected_->Add({{"protocol", std::string(name)}}).Increment();
+}
+
+}  // namespace rdpgate::gateway
