@@ -202,10 +202,12 @@ class Bench:
         state = os.path.join(self.workdir, f"state-{workers}")
         os.makedirs(state, exist_ok=True)
         cfg = os.path.join(self.workdir, f"rdpgate-{workers}.yaml")
+        # rdpgate refuses to run as root without a user to drop to; HAProxy runs as we do.
+        allow_root = "allow_root: true\n" if os.geteuid() == 0 else ""
         with open(cfg, "w") as f:
             f.write(f"""# rdpgate with its filters on, doing what haproxy.cfg does.
 workers: {workers}
-listeners:
+{allow_root}listeners:
   - name: bench
     address: "127.0.0.1:0"
     route: default
@@ -530,7 +532,7 @@ def main():
           f"{args.flood_concurrency} connections at a time over {DENY}; rdpgate workers "
           f"{','.join(map(str, workers))}; run took {elapsed:.0f} s.")
     for name, m in gate_metrics:
-        print(f"{name} /metrics at the end: {m}")
+        print(f"{name} /metrics of its last process (it restarts for each idle measurement): {m}")
     for n in notes:
         print(n)
     if args.json:
