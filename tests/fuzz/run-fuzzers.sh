@@ -29,7 +29,8 @@ for t in ${targets}; do
   echo "== ${t}: ${seconds}s"
   # New inputs go to the scratch corpus (first directory); the committed seeds are read only.
   if ! "${build}/tests/fuzz/${t}_fuzz" "${work}" "${root}/tests/fuzz/corpus/${t}" \
-      -max_total_time="${seconds}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -max_total_time="${seconds}" -timeout=10 -rss_limit_mb=2048 -max_len=17000 \
+      -print_final_stats=1 \
       -artifact_prefix="${artifacts}/" 2>"${build}/${t}.log"; then
     echo "!! ${t} failed; see ${build}/${t}.log and ${artifacts}/" >&2
     tail -n 40 "${build}/${t}.log" >&2

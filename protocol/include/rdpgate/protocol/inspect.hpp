@@ -19,7 +19,15 @@ struct InspectReport {
   std::string json;  // one JSON object, no trailing newline
 };
 
-// Decodes `bytes` as a client's first flight; never throws, never reads past the span.
+// Decodes `bytes` as a client's first flight; never reads past the span. The JSON is one of
+//   {"status":"complete","classification":"tpkt|preconnection|tls","consumed":N,
+//    "pcb":{"size","version","id","cch","string"}, "request":{"length","dst_ref","src_ref",
+//    "class_options","cookie"|null,"token_kind","routing_token"|null,"negotiation":{"flags",
+//    "flag_names","requested_protocols","requested_protocol_names"}|null,"correlation":{"id",
+//    "reserved_nonzero","id_questionable"}|null}, "tls":{"record_version","legacy_version",
+//    "supported_versions","sni"|null,"fragmented"}}   (pcb / request / tls only when present)
+//   {"status":"invalid","reason":"<errc name>","offset":N}
+//   {"status":"truncated","needed":N}   (N: bytes needed in all, 0 if not yet known)
 [[nodiscard]] InspectReport inspect_first_bytes(std::span<const std::byte> bytes,
                                                 const Limits& limits = {});
 
