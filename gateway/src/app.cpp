@@ -396,13 +396,21 @@ awaitable<void> App::health_checks(std::string route_name, std::uint64_t generat
     const auto hc = *route.cfg.health_check;
     for (const auto& b : route.pool->backends()) {
       auto probe = [&]() -> awaitable<bool> {
-        tcp::resolver resolver(control_);
-        auto [rec, results] = co_await resolver.async_resolve(
-            b->endpoint.host, std::to_string(b->endpoint.port), tcp::resolver::numeric_service,
-            use_nothrow);
-        if (rec || results.empty()) co_return false;
+        tcp::endpoint target;
+        error_code parse_error;
+        const auto literal = asio::ip::make_address(b->endpoint.host, parse_error);
+        if (!parse_error) {
+          target = tcp::endpoint(literal, b->endpoint.port);
+        } else {
+          tcp::resolver resolver(control_);
+          auto [rec, results] = co_await resolver.async_resolve(
+              b->endpoint.host, std::to_string(b->endpoint.port), tcp::resolver::numeric_service,
+              use_nothrow);
+          if (rec || results.empty()) co_return false;
+          target = results.begin()->endpoint();
+        }
         tcp::socket s(control_);
-        auto [cec] = co_await s.async_connect(results.begin()->endpoint(), use_nothrow);
+        auto [cec] = co_await s.async_connect(target, use_nothrow);
         if (cec) co_return false;
         if (!hc.rdp_probe) co_return true;
         // An RDP probe: a Connection Request offering TLS and CredSSP, answered by a Confirm.

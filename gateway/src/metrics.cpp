@@ -201,13 +201,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Register(r)
       .Add({{"version", RDPGATE_VERSION}})
       .Set(1);
-  for (const auto* name : {"valid", "invalid"}) tokens(name);
-  for (auto p : {"none", "rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad"}) {
-    requested_->Add({{"protocol", p}});
-  }
-  for (auto p : {"rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad", "negotiation_failure"}) {
-    selected_->Add({{"protocol", p}});
-  }
+  // Resolved once: the data path indexes these arrays instead of looking labels up.
+  const char* names[] = {"none", "rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad",
+                         "negotiation_failure"};
+  for (std::size_t i = 0; i < 7; ++i) requested_by_[i] = &requested_->Add({{"protocol", names[i]}});
+  for (std::size_t i = 1; i < 8; ++i) selected_by_[i] = &selected_->Add({{"protocol", names[i]}});
+  token_valid_ = &tokens("valid");
+  token_invalid_ = &tokens("invalid");
 }
 
 std::shared_ptr<prometheus::Collectable> make_process_collector() {
@@ -278,24 +278,42 @@ prometheus::Counter& Metrics::tokens(std::string_view result) {
   return tokens_->Add({{"result", std::string(result)}});
 }
 
+namespace {
+// Index of a single protocol value in the label arrays: rdp 1, ssl 2, hybrid 3, rdstls 4,
+// hybrid_ex 5, rdsaad 6; 0 for anything else.
+std::size_t protocol_index(std::uint32_t single) noexcept {
+  namespace p = protocol::proto;
+  switch (single) {
+    case p::rdp: return 1;
+    case p::ssl: return 2;
+    case p::hybrid: return 3;
+    case p::rdstls: return 4;
+    case p::hybrid_ex: return 5;
+    case p::rdsaad: return 6;
+    default: return 0;
+  }
+}
+}  // namespace
+
 void Metrics::requested_protocols(std::uint32_t requested, bool has_negotiation) {
   namespace p = protocol::proto;
   if (!has_negotiation) {
-    requested_->Add({{"protocol", "none"}}).Increment();
+    requested_by_[0]->Increment();
     return;
   }
-  if (requested == 0) requested_->Add({{"protocol", "rdp"}}).Increment();
+  if (requested == 0) requested_by_[1]->Increment();
   for (auto bit : {p::ssl, p::hybrid, p::rdstls, p::hybrid_ex, p::rdsaad}) {
-    if ((requested & bit) != 0) {
-      requested_->Add({{"protocol", std::string(protocol::protocol_name(bit))}}).Increment();
-    }
+    if ((requested & bit) != 0) requested_by_[protocol_index(bit)]->Increment();
   }
 }
 
 void Metrics::selected_protocol(std::uint32_t selected) {
-  auto name = protocol::protocol_name(selected);
-  if (name.empty()) return;  // not a single known protocol: never a label value
-  selected_->Add({{"protocol", std::string(name)}}).Increment();
+  if (selected == negotiation_failure) {
+    selected_by_[7]->Increment();
+    return;
+  }
+  // Not a single known protocol: never a label value.
+  if (const auto i = protocol_index(selected); i != 0) selected_by_[i]->Increment();
 }
 
 }  // namespace rdpgate::gateway

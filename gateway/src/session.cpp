@@ -346,6 +346,14 @@ awaitable<std::optional<Outcome>> Session::connect_backend(const RoutePolicy& ro
   for (const auto& b : candidates) {
     const auto started = SteadyClock::now();
     auto attempt = [&]() -> awaitable<error_code> {
+      // IP literals (the usual case) skip the resolver: Asio resolves on a helper thread.
+      error_code parse_error;
+      const auto literal = asio::ip::make_address(b->endpoint.host, parse_error);
+      if (!parse_error) {
+        auto [ec] = co_await server_.async_connect(tcp::endpoint(literal, b->endpoint.port),
+                                                   use_nothrow);
+        co_return ec;
+      }
       tcp::resolver resolver(executor);
       auto [rec, results] = co_await resolver.async_resolve(
           b->endpoint.host, std::to_string(b->endpoint.port),
@@ -463,7 +471,7 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
   if (*result) co_return *result;
 
   if (selected_) ctx_.services.metrics.selected_protocol(*selected_);
-  if (negotiation_failure_) ctx_.services.metrics.selected_protocol(0xFFFFFFFF);
+  if (negotiation_failure_) ctx_.services.metrics.selected_protocol(Metrics::negotiation_failure);
   // A backend that does not enforce what the policy requires: answer the client with the
   // failure ourselves; it has not seen the server's Confirm yet (rdp-preauth-protocol.md §10).
   const auto& insp = listener_->cfg.inspection;

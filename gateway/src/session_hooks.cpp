@@ -42,15 +42,15 @@ std::optional<Decision> check_token(const Policy& policy, Services& services, co
   }
   if (candidate.empty()) return std::nullopt;
   if (verifier == nullptr) {
-    services.metrics.tokens("invalid").Increment();
+    services.metrics.token_invalid().Increment();
     return Decision::refuse(OutcomeKind::token_invalid, "tokens_not_configured");
   }
   auto result = verifier->verify(candidate, peer.address, now);
   if (auto* err = std::get_if<security::TokenError>(&result)) {
-    services.metrics.tokens("invalid").Increment();
+    services.metrics.token_invalid().Increment();
     return Decision::refuse(OutcomeKind::token_invalid, std::string(security::token_to_string(*err)));
   }
-  services.metrics.tokens("valid").Increment();
+  services.metrics.token_valid().Increment();
   token_route = std::get<security::TokenClaims>(result).route;
   consumed = from_routing_token;
   return std::nullopt;

@@ -57,6 +57,8 @@ class Metrics {
   void refusal(const std::string& listener, Phase stage, std::string_view reason);
 
   void requested_protocols(std::uint32_t requested, bool has_negotiation);
+  // A single protocol from RDP_NEG_RSP, or `negotiation_failure` for an RDP_NEG_FAILURE.
+  static constexpr std::uint32_t negotiation_failure = 0xFFFFFFFF;
   void selected_protocol(std::uint32_t selected);
   void relay_bytes(Direction d, std::uint64_t n) {
     (d == Direction::client_to_server ? relay_c2s_ : relay_s2c_)->Increment(static_cast<double>(n));
@@ -68,6 +70,8 @@ class Metrics {
   prometheus::Counter& grants_total() { return *grants_total_; }
   prometheus::Counter& auth_failures() { return *auth_failures_; }
   prometheus::Counter& tokens(std::string_view result);
+  prometheus::Counter& token_valid() { return *token_valid_; }
+  prometheus::Counter& token_invalid() { return *token_invalid_; }
   prometheus::Counter& config_reloads(bool success) {
     return success ? *reloads_success_ : *reloads_failure_;
   }
@@ -92,6 +96,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* inspection_bytes_;
   prometheus::Family<prometheus::Counter>* accept_errors_;
   prometheus::Family<prometheus::Counter>* tokens_;
+  std::array<prometheus::Counter*, 8> requested_by_{};
+  std::array<prometheus::Counter*, 8> selected_by_{};
+  prometheus::Counter* token_valid_ = nullptr;
+  prometheus::Counter* token_invalid_ = nullptr;
   prometheus::Counter* relay_c2s_;
   prometheus::Counter* relay_s2c_;
   prometheus::Gauge* bans_active_;
