@@ -421,7 +421,9 @@ std::vector<std::byte> Session::forwarded_first_flight() const {
     out[cr_at + 3] = static_cast<std::byte>(length & 0xFF);
     out[cr_at + 4] = static_cast<std::byte>(length - 5);
   }
-  // Bytes after the first flight are impossible here (the parser refuses pipelining).
+  // After a CR nothing else can be buffered (the parser refuses pipelining); after a Direct
+  // Approach ClientHello that spans records, the rest of the hello is, and is forwarded too.
+  out.insert(out.end(), flight + flight_size_, inbuf_.data() + inlen_);
   return out;
 }
 
@@ -584,13 +586,16 @@ awaitable<Outcome> Session::relay() {
     co_return max_reached ? Outcome{Phase::relay, OutcomeKind::max_duration, "max_duration"}
                           : Outcome{Phase::relay, OutcomeKind::idle_timeout, "idle_timeout"};
   }
-  // Failed-logon inference ([SPEC] §2; rdp-preauth-protocol.md §13): the server selected
-  // CredSSP, then closed a short session after little data.
+  // Failed-logon inference (SPEC §2; rdp-preauth-protocol.md §13): the server selected
+  // CredSSP and the session ended soon with little data from the server. Which side closed
+  // first is not used: measured against xfreerdp and freerdp-shadow-cli (docs/e2e.md), +auth-only
+  // successes are often closed by the server too, and a failure was once closed by the client;
+  // the server's byte count separates them (every failure 1983 bytes, every success >= 3257).
   const auto& bf = policy_->config().bruteforce;
   const bool nla = selected_ && (*selected_ == protocol::proto::hybrid ||
                                  *selected_ == protocol::proto::hybrid_ex);
   const auto lasted = SteadyClock::now() - relay_started_;
-  if (bf.enabled && nla && first_close_ == Closer::server && lasted <= bf.failure_max_duration &&
+  if (bf.enabled && nla && lasted <= bf.failure_max_duration &&
       bytes_out_ <= bf.failure_max_server_bytes) {
     co_return Outcome{Phase::relay, OutcomeKind::auth_failed, "server_closed_during_nla"};
   }

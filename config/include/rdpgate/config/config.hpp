@@ -142,7 +142,7 @@ struct BruteforceConfig {
   // `inference:` — what counts as a failed NLA logon (documented in README with the figures
   // measured against xfreerdp and freerdp-shadow-cli).
   Duration failure_max_duration = 5s;           // `inference.max_duration`
-  std::uint64_t failure_max_server_bytes = 16384;  // `inference.max_server_bytes`
+  std::uint64_t failure_max_server_bytes = 3072;  // `inference.max_server_bytes` (docs/e2e.md)
   // `username:` — password-spray defence: failures for one cookie username across sources.
   std::uint32_t username_max_failures = 20;  // `username.max_failures`; 0 = off
   Duration username_find_time = 10min;       // `username.find_time`
