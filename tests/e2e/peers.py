@@ -166,12 +166,14 @@ class Xvfb:
         self.home = private_dir("xvfb")
 
     def start(self) -> "Xvfb":
+        # -noreset: by default Xvfb resets when its last client leaves (here: the xdpyinfo probe),
+        # and a program opening the display during the reset fails ("failed to open display").
         last_error = ""
         for _ in range(self.attempts):
             read_fd, write_fd = os.pipe()
             try:
                 proc = spawn(["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp",
-                              "-screen", "0", "1024x768x24", "-nocursor"],
+                              "-screen", "0", "1024x768x24", "-nocursor", "-noreset"],
                              env=base_env(self.home), pass_fds=(write_fd,))
             finally:
                 os.close(write_fd)
@@ -834,6 +836,9 @@ class Gateway:
         self.exit_code = stop_process(self.proc, signal.SIGTERM, timeout=timeout)
         for t in self._threads:
             t.join(2)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         self.proc = None
         return self.exit_code
 
