@@ -2,8 +2,10 @@
 
 #include <prometheus/exposer.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "rdpgate/admin/server.hpp"
 #include "rdpgate/config/load.hpp"
@@ -558,7 +560,26 @@ awaitable<void> App::shutdown_sequence() {
     }
   }
   if (admin_) admin_->stop();
-  exposer_.reset();
+  if (exposer_) {
+    // civetweb, under prometheus::Exposer, sees its stop flag only when its master thread's poll
+    // of the listening socket returns: up to 2 s later, unless a connection wakes it. Stop it on
+    // a thread of its own and knock on the port until it is gone.
+    std::atomic<bool> stopped{false};
+    std::thread stopper([this, &stopped] {
+      exposer_.reset();
+      stopped = true;
+    });
+    const auto knock_deadline = SteadyClock::now() + 3s;
+    while (!stopped && metrics_endpoint_ && SteadyClock::now() < knock_deadline) {
+      tcp::socket knock(control_);
+      co_await knock.async_connect(*metrics_endpoint_, use_nothrow);
+      error_code ignored;
+      knock.close(ignored);
+      timer.expires_after(10ms);
+      co_await timer.async_wait(use_nothrow);
+    }
+    stopper.join();
+  }
   for (auto& g : work_guards_) g.reset();
   for (auto& w : workers_) w->stop();
   log_event(spdlog::level::info, "shutdown_complete", {});

@@ -73,9 +73,7 @@ int cli_run(int argc, char** argv) {
   if (auto err = app.start()) {
     std::fprintf(stderr, "rdpgate: %s\n", err->c_str());
     log_event(spdlog::level::critical, "start_failed", {{"error", *err}});
-    app.request_shutdown();
-    app.wait();
-    return 1;
+    return 1;  // no thread was started: the App's destructor cleans up
   }
   if (auto err = drop_privileges(cfg)) {
     std::fprintf(stderr, "rdpgate: %s\n", err->c_str());

@@ -434,7 +434,10 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
     if (wec) co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, "backend_closed"};
     bytes_in_ += forwarded.size();
     ctx_.services.metrics.relay_bytes(Direction::client_to_server, forwarded.size());
-    if (request_->direct_tls) co_return std::nullopt;  // no Confirm: TLS from the first byte
+    if (request_->direct_tls) {
+      inbuf_ = {};
+      co_return std::nullopt;  // no Confirm: TLS from the first byte
+    }
     // Read the server's X.224 Connection Confirm (11 or 19 bytes, [MS-RDPBCGR] 2.2.1.2).
     confirm_.resize(64);
     std::size_t have = 0;
@@ -496,8 +499,9 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
   }
   handshake_ = SteadyClock::now() - accepted_;
   listener_->metrics->handshake_seconds->Observe(handshake_->count());
-  confirm_.clear();
-  confirm_.shrink_to_fit();
+  // Idle sessions should hold no buffers: the inspected bytes have been forwarded.
+  confirm_ = {};
+  inbuf_ = {};
   co_return std::nullopt;
 }
 
