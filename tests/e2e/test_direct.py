@@ -20,6 +20,8 @@ class DirectPeers(unittest.TestCase):
         cls.addClassCleanup(cls.xvfb.stop)
         cls.shadow_nla = peers.ShadowServer(cls.xvfb.display, mode="nla").start()
         cls.addClassCleanup(cls.shadow_nla.stop)
+        cls.shadow_any = peers.ShadowServer(cls.xvfb.display, mode="any").start()
+        cls.addClassCleanup(cls.shadow_any.stop)
         cls.xrdp = peers.XrdpServer(security_layer="tls").start()
         cls.addClassCleanup(cls.xrdp.stop)
         cls.client = peers.Client(cls.xvfb.display)
@@ -45,6 +47,12 @@ class DirectPeers(unittest.TestCase):
         r = self.client.run(self.shadow_nla.port, sec="tls")
         self.assertNotEqual(r.exit_code, 0, r.describe())
         self.assertTrue(r.hybrid_required, r.describe())
+
+    def test_shadow_any_accepts_tls_client(self):
+        # The premise of the gateway's refusal tests: this backend would let a TLS client in.
+        r = self.client.run(self.shadow_any.port, sec="tls")
+        self.assertTrue(r.succeeded, r.describe())
+        self.assertEqual(r.negotiated, "TLS", r.describe())
 
     def test_xrdp_tls_succeeds(self):
         r = self.client.run(self.xrdp.port, sec="tls")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """xfreerdp -> rdpgate -> real RDP servers, on loopback.
 
-- NLA to freerdp-shadow-cli (`/sec:nla`) completes; the audit record says `selected: hybrid`.
+- NLA to freerdp-shadow-cli (`+sec-nla`: NLA, TLS and RDP offered) completes; the audit record says `selected: hybrid`.
 - TLS to xrdp completes on a listener that allows it (`require_protocols: [ssl, hybrid,
   hybrid_ex]`); the audit record says `selected: ssl`.
 - A `/sec:tls` client on the default (NLA-only) listener is refused by rdpgate itself with
@@ -37,7 +37,9 @@ class GatewayEndToEnd(unittest.TestCase):
             raise unittest.SkipTest(reason)
         cls.xvfb = peers.Xvfb().start()
         cls.addClassCleanup(cls.xvfb.stop)
-        cls.shadow = peers.ShadowServer(cls.xvfb.display, mode="nla").start()
+        # `+sec-nla`: shadow itself would accept TLS and standard RDP, so a `/sec:tls` or
+        # `/sec:rdp` client that fails here was refused by rdpgate, not by the backend.
+        cls.shadow = peers.ShadowServer(cls.xvfb.display, mode="any").start()
         cls.addClassCleanup(cls.shadow.stop)
         cls.xrdp = peers.XrdpServer(security_layer="negotiate").start()
         cls.addClassCleanup(cls.xrdp.stop)
