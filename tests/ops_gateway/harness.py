@@ -67,13 +67,15 @@ def connection_request(user: str = "opsuser", protocols: int = PROTO_SSL | PROTO
     return struct.pack(">BBH", 3, 0, 4 + 1 + li) + bytes([li]) + x224
 
 
-def proxy_v1(src: str, src_port: int, dst: str = LOOPBACK, dst_port: int = 3389) -> bytes:
+def proxy_v1(src: str, src_port: int, dst: str | None = None, dst_port: int = 3389) -> bytes:
     family = "TCP6" if ":" in src else "TCP4"
+    dst = dst or ("::1" if ":" in src else LOOPBACK)
     return f"PROXY {family} {src} {dst} {src_port} {dst_port}\r\n".encode()
 
 
-def proxy_v2(src: str, src_port: int, dst: str = LOOPBACK, dst_port: int = 3389) -> bytes:
+def proxy_v2(src: str, src_port: int, dst: str | None = None, dst_port: int = 3389) -> bytes:
     """haproxy doc/proxy-protocol.txt §2.2: signature, version 2 + PROXY, TCP over IPv4/IPv6."""
+    dst = dst or ("::1" if ":" in src else LOOPBACK)
     signature = b"\r\n\r\n\x00\r\nQUIT\n"
     if ":" in src:
         body = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
