@@ -8,6 +8,7 @@ packages=(
   build-essential g++ cmake ccache pkg-config git
   # libraries
   libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libsqlite3-dev
+  libjemalloc-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-yaml openssl iproute2 procps util-linux

@@ -15,11 +15,14 @@
 namespace rdpgate::config {
 
 std::string ConfigError::to_string() const {
+  // Appended piece by piece: chained operator+ trips a false -Wrestrict in GCC 12 at -O2+.
   std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  out += ": ";
-  if (!path.empty()) out += path + ": ";
-  out += message;
+  if (line > 0) {
+    out.append(":").append(std::to_string(line)).append(":").append(std::to_string(column));
+  }
+  out.append(": ");
+  if (!path.empty()) out.append(path).append(": ");
+  out.append(message);
   return out;
 }
 

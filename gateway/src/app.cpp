@@ -582,6 +582,8 @@ awaitable<void> App::shutdown_sequence() {
   }
   for (auto& g : work_guards_) g.reset();
   for (auto& w : workers_) w->stop();
+  // Refusal lines suppressed since the last summary would otherwise never be reported.
+  services_->refusal_log.flush(SteadyClock::now(), true);
   log_event(spdlog::level::info, "shutdown_complete", {});
   spdlog::default_logger_raw()->flush();
   control_.stop();

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <cmath>
 #include <ctime>
@@ -13,83 +14,112 @@ namespace rdpgate::gateway {
 namespace {
 std::atomic<config::LogFormat> g_format{config::LogFormat::json};
 
-void append_value(std::string& out, const Field& f, bool json) {
-  std::visit(
-      [&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::string_view>) {
-          if (json) {
-            out += '"';
-            out += json_escape(v);
-            out += '"';
-          } else if (v.empty() || v.find_first_of(" \"=\\") != std::string_view::npos ||
-                     std::any_of(v.begin(), v.end(),
-                                 [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-            out += '"';
-            out += json_escape(v);
-            out += '"';
-          } else {
-            out += v;
-          }
-        } else if constexpr (std::is_same_v<T, bool>) {
-          out += v ? "true" : "false";
-        } else if constexpr (std::is_same_v<T, double>) {
-          char buf[32];
-          std::snprintf(buf, sizeof buf, "%.6g", std::isfinite(v) ? v : 0.0);
-          out += buf;
-        } else {
-          out += std::to_string(v);
-        }
-      },
-      f.value);
-}
-}  // namespace
+bool needs_escape(unsigned char c) noexcept { return c < 0x20 || c == '"' || c == '\\' || c == 0x7f; }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
+// Appends `s` JSON-escaped. Runs of plain characters are copied at once: the audit record is
+// written for every connection, so this is on the hot path.
+void append_escaped(std::string& out, std::string_view s) {
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!needs_escape(c)) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        const char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        out.append(u, sizeof u);
+      }
     }
   }
-  return out;
+  out.append(s.data() + run, s.size() - run);
 }
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
+template <class N>
+void append_number(std::string& out, N v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec == std::errc{}) out.append(buf, end);
+}
+
+void append_value(std::string& out, const Field& f, bool json) {
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string_view>) {
+          const bool quote = json || v.empty() ||
+                             std::any_of(v.begin(), v.end(), [](char c) {
+                               return c == ' ' || c == '=' || needs_escape(static_cast<unsigned char>(c));
+                             });
+          if (quote) out += '"';
+          append_escaped(out, v);
+          if (quote) out += '"';
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out += v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, double>) {
+          // Fixed with microsecond resolution: durations in ms, ratios.
+          append_number(out, std::isfinite(v) ? static_cast<std::int64_t>(v) : 0);
+          const auto frac = std::isfinite(v) ? static_cast<std::int64_t>(std::llround(std::fabs(v - std::trunc(v)) * 1000)) : 0;
+          if (frac != 0) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(std::min<std::int64_t>(frac, 999)));
+            out += buf;
+          }
+        } else {
+          append_number(out, v);
+        }
+      },
+      f.value);
+}
+
+void append_two(std::string& out, int v) {
+  out += static_cast<char>('0' + v / 10);
+  out += static_cast<char>('0' + v % 10);
+}
+
+void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
   const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+  const auto ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count());
   const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  append_number(out, tm.tm_year + 1900);
+  out += '-';
+  append_two(out, tm.tm_mon + 1);
+  out += '-';
+  append_two(out, tm.tm_mday);
+  out += 'T';
+  append_two(out, tm.tm_hour);
+  out += ':';
+  append_two(out, tm.tm_min);
+  out += ':';
+  append_two(out, tm.tm_sec);
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  append_two(out, ms % 100);
+  out += 'Z';
 }
 
-std::string render_event(std::string_view event, std::initializer_list<Field> fields,
-                         config::LogFormat format) {
-  std::string out;
-  out.reserve(256);
+void render_into(std::string& out, std::string_view event, std::string_view level,
+                 std::initializer_list<Field> fields, config::LogFormat format) {
   const bool json = format == config::LogFormat::json;
   if (json) {
     out += "{\"time\":\"";
-    out += rfc3339(std::chrono::system_clock::now());
-    out += "\",\"event\":\"";
-    out += json_escape(event);
+    append_rfc3339(out, std::chrono::system_clock::now());
+    out += '"';
+    if (!level.empty()) {
+      out += ",\"level\":\"";
+      out += level;
+      out += '"';
+    }
+    out += ",\"event\":\"";
+    append_escaped(out, event);
     out += '"';
   } else {
     out += event;
@@ -98,7 +128,7 @@ std::string render_event(std::string_view event, std::initializer_list<Field> fi
     if (f.omit) continue;
     if (json) {
       out += ",\"";
-      out += json_escape(f.key);
+      append_escaped(out, f.key);
       out += "\":";
     } else {
       out += ' ';
@@ -108,6 +138,28 @@ std::string render_event(std::string_view event, std::initializer_list<Field> fi
     append_value(out, f, json);
   }
   if (json) out += '}';
+}
+}  // namespace
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  append_escaped(out, s);
+  return out;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  std::string out;
+  out.reserve(24);
+  append_rfc3339(out, t);
+  return out;
+}
+
+std::string render_event(std::string_view event, std::initializer_list<Field> fields,
+                         config::LogFormat format) {
+  std::string out;
+  out.reserve(384);
+  render_into(out, event, {}, fields, format);
   return out;
 }
 
@@ -141,19 +193,15 @@ void log_event(spdlog::level::level_enum level, std::string_view event,
                std::initializer_list<Field> fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;
-  const auto format = g_format.load();
-  if (format == config::LogFormat::json) {
-    std::string line = render_event(event, fields, format);
-    // Insert the level right after the time: {"time":"...","level":"info","event":...
-    const auto at = line.find(",\"event\"");
-    line.insert(at, std::string(",\"level\":\"") +
-                        std::string(spdlog::level::to_string_view(level).data(),
-                                    spdlog::level::to_string_view(level).size()) +
-                        "\"");
-    logger->log(level, "{}", line);
-  } else {
-    logger->log(level, "{}", render_event(event, fields, format));
-  }
+  const auto format = g_format.load(std::memory_order_relaxed);
+  thread_local std::string line;  // reused: no allocation per record once warmed up
+  line.clear();
+  const auto name = spdlog::level::to_string_view(level);
+  render_into(line, event,
+              format == config::LogFormat::json ? std::string_view(name.data(), name.size())
+                                                : std::string_view(),
+              fields, format);
+  logger->log(level, spdlog::string_view_t(line.data(), line.size()));
 }
 
 bool RefusalLog::admit(std::string_view reason, std::chrono::steady_clock::time_point now) {

@@ -144,7 +144,9 @@ void Session::stop_from_outside(OutcomeKind why) {
 awaitable<Outcome> Session::pipeline() {
   const auto& lc = listener_->cfg;
   const auto deadline = accepted_ + lc.inspection.timeout;
-  inbuf_.resize(std::max<std::size_t>(lc.inspection.max_bytes, 64) + (lc.proxy_protocol ? 536 + 16 : 0));
+  // Not zero-filled: only the bytes read are ever looked at (inlen_).
+  inbuf_size_ = std::max<std::size_t>(lc.inspection.max_bytes, 64) + (lc.proxy_protocol ? 536 + 16 : 0);
+  inbuf_.reset(new std::byte[inbuf_size_]);
 
   if (!admitted_) {
     // A trusted load balancer: the PROXY header names the real client, and admission runs on it.
@@ -194,7 +196,7 @@ awaitable<Outcome> Session::pipeline() {
 awaitable<std::optional<Outcome>> Session::read_proxy_header(SteadyClock::time_point deadline) {
   auto read_header = [this]() -> awaitable<std::string> {
     for (;;) {
-      auto r = protocol::parse_proxy_header(std::span<const std::byte>(inbuf_.data(), inlen_));
+      auto r = protocol::parse_proxy_header(std::span<const std::byte>(inbuf_.get(), inlen_));
       if (auto* c = std::get_if<protocol::Complete<protocol::ProxyHeader>>(&r)) {
         proxy_size_ = c->consumed;
         if (!c->pdu.local) {
@@ -216,9 +218,9 @@ awaitable<std::optional<Outcome>> Session::read_proxy_header(SteadyClock::time_p
       if (auto* inv = std::get_if<protocol::Invalid>(&r)) {
         co_return std::string(protocol::to_string(inv->code));
       }
-      if (inlen_ == inbuf_.size()) co_return std::string("bad_proxy_header");
+      if (inlen_ == inbuf_size_) co_return std::string("bad_proxy_header");
       auto [ec, n] = co_await client_.async_read_some(
-          asio::buffer(inbuf_.data() + inlen_, inbuf_.size() - inlen_), use_nothrow);
+          asio::buffer(inbuf_.get() + inlen_, inbuf_size_ - inlen_), use_nothrow);
       if (ec) co_return std::string("client_closed");
       inlen_ += n;
     }
@@ -256,7 +258,7 @@ awaitable<std::optional<Outcome>> Session::inspect(SteadyClock::time_point deadl
   };
   auto read_flight = [&]() -> awaitable<Result> {
     for (;;) {
-      const std::span<const std::byte> flight(inbuf_.data() + proxy_size_, inlen_ - proxy_size_);
+      const std::span<const std::byte> flight(inbuf_.get() + proxy_size_, inlen_ - proxy_size_);
       if (!flight.empty()) {
         // Refuse a TLS start at once when Direct Approach is off: no need to wait for the record.
         if (!lc.inspection.direct_approach && !flight.empty() &&
@@ -285,11 +287,11 @@ awaitable<std::optional<Outcome>> Session::inspect(SteadyClock::time_point deadl
                                    std::string(protocol::to_string(inv->code))}};
         }
       }
-      if (inlen_ == inbuf_.size()) {
+      if (inlen_ == inbuf_size_) {
         co_return Result{Outcome{Phase::inspection, OutcomeKind::malformed, "too_large"}};
       }
       auto [ec, n] = co_await client_.async_read_some(
-          asio::buffer(inbuf_.data() + inlen_, inbuf_.size() - inlen_), use_nothrow);
+          asio::buffer(inbuf_.get() + inlen_, inbuf_size_ - inlen_), use_nothrow);
       if (ec) {
         if (stopped_) co_return Result{Outcome{Phase::inspection, *stopped_, "stopped"}};
         // The client left before completing its request. An empty connection (a port scan)
@@ -402,7 +404,7 @@ std::vector<std::byte> Session::forwarded_first_flight() const {
   // The only changes: a Preconnection PDU rdpgate consumed is dropped (unless the route forwards
   // it), and so is a routing-token line that carried rdpgate's own signed token — then the TPKT
   // length and X.224 LI are reduced by the line's size (neither is covered by the echo).
-  const std::byte* flight = inbuf_.data() + proxy_size_;
+  const std::byte* flight = inbuf_.get() + proxy_size_;
   std::vector<std::byte> out;
   std::size_t start = 0;
   if (request_->preconnection && !route_->cfg.forward_preconnection) start = request_->preconnection_size;
@@ -423,7 +425,7 @@ std::vector<std::byte> Session::forwarded_first_flight() const {
   }
   // After a CR nothing else can be buffered (the parser refuses pipelining); after a Direct
   // Approach ClientHello that spans records, the rest of the hello is, and is forwarded too.
-  out.insert(out.end(), flight + flight_size_, inbuf_.data() + inlen_);
+  out.insert(out.end(), flight + flight_size_, static_cast<const std::byte*>(inbuf_.get() + inlen_));
   return out;
 }
 
@@ -435,7 +437,7 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
     bytes_in_ += forwarded.size();
     ctx_.services.metrics.relay_bytes(Direction::client_to_server, forwarded.size());
     if (request_->direct_tls) {
-      inbuf_ = {};
+      inbuf_.reset();
       co_return std::nullopt;  // no Confirm: TLS from the first byte
     }
     // Read the server's X.224 Connection Confirm (11 or 19 bytes, [MS-RDPBCGR] 2.2.1.2).
@@ -501,7 +503,7 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
   listener_->metrics->handshake_seconds->Observe(handshake_->count());
   // Idle sessions should hold no buffers: the inspected bytes have been forwarded.
   confirm_ = {};
-  inbuf_ = {};
+  inbuf_.reset();
   co_return std::nullopt;
 }
 

@@ -72,7 +72,8 @@ class Session {
   SystemClock::time_point started_wall_;
   std::shared_ptr<SessionEntry> entry_;
 
-  std::vector<std::byte> inbuf_;  // bytes read from the client before relaying
+  std::unique_ptr<std::byte[]> inbuf_;  // bytes read from the client before relaying
+  std::size_t inbuf_size_ = 0;
   std::size_t inlen_ = 0;         // bytes in inbuf_
   std::size_t flight_size_ = 0;   // bytes of the first flight (PROXY header excluded)
   std::size_t proxy_size_ = 0;    // bytes of a PROXY header at the start of inbuf_
