@@ -1,12 +1,16 @@
 #include "rdpgate/gateway/session.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cstring>
 #include <random>
 
 #include "rdpgate/gateway/buffer_pool.hpp"
 #include "rdpgate/gateway/log.hpp"
+#include "rdpgate/gateway/pipe_pool.hpp"
 #include "rdpgate/gateway/session_hooks.hpp"
 #include "rdpgate/gateway/timeouts.hpp"
 #include "rdpgate/protocol/first_flight.hpp"
@@ -510,37 +514,101 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
 awaitable<void> Session::pump(tcp::socket& from, tcp::socket& to, Direction d) {
   auto& counter = d == Direction::client_to_server ? bytes_in_ : bytes_out_;
   auto& shared_counter = d == Direction::client_to_server ? entry_->bytes_in : entry_->bytes_out;
-  for (;;) {
+  auto account = [&](std::size_t n) {
+    counter += n;
+    shared_counter.fetch_add(n, std::memory_order_relaxed);
+    ctx_.services.metrics.relay_bytes(d, n);
+    last_activity_ = SteadyClock::now();
+  };
+  bool eof = false;
+  error_code failure;
+  while (!eof && !failure) {
     // Wait without a buffer: an idle session holds no relay memory.
     auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
-    if (wec) break;
+    if (wec) {
+      failure = wec;
+      break;
+    }
+    Pipe pipe = use_splice_ ? PipePool::local().take() : Pipe{};
+    if (pipe.valid()) {
+      // Zero-copy: socket -> pipe -> socket (splice(2)).
+      const auto n = ::splice(from.native_handle(), nullptr, pipe.write_end, nullptr,
+                              BufferPool::buffer_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        PipePool::local().give_back(pipe);
+        continue;
+      }
+      if (n < 0 && errno == EINVAL) {
+        // Not spliceable here (an unusual socket or kernel): copy from now on.
+        PipePool::local().give_back(pipe);
+        use_splice_ = false;
+        continue;
+      }
+      if (n <= 0) {
+        PipePool::local().give_back(pipe);
+        if (n == 0) {
+          eof = true;
+        } else {
+          failure = error_code(errno, asio::error::get_system_category());
+        }
+        break;
+      }
+      std::size_t left = static_cast<std::size_t>(n);
+      while (left > 0) {
+        const auto m = ::splice(pipe.read_end, nullptr, to.native_handle(), nullptr, left,
+                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (m > 0) {
+          left -= static_cast<std::size_t>(m);
+          continue;
+        }
+        if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          // Backpressure: the receiver is slow; wait until it can take more.
+          auto [ww] = co_await to.async_wait(tcp::socket::wait_write, use_nothrow);
+          if (!ww) continue;
+          failure = ww;
+        } else {
+          failure = error_code(m < 0 ? errno : EPIPE, asio::error::get_system_category());
+        }
+        break;
+      }
+      if (left > 0) {
+        PipePool::close(pipe);  // may still hold bytes
+      } else {
+        PipePool::local().give_back(pipe);
+      }
+      account(static_cast<std::size_t>(n) - left);
+      continue;
+    }
     auto buffer = BufferPool::local().take();
     error_code ec;
     const std::size_t n = from.read_some(asio::buffer(buffer.get(), BufferPool::buffer_size), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec == asio::error::eof) {
-      // Half-close: pass the FIN on and keep the other direction running.
-      if (first_close_ == Closer::none) {
-        first_close_ = d == Direction::client_to_server ? Closer::client : Closer::server;
-      }
-      error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
-      co_return;
+      eof = true;
+      break;
     }
-    if (ec) break;
+    if (ec) {
+      failure = ec;
+      break;
+    }
     auto [wr, written] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), use_nothrow);
-    if (wr) break;
-    counter += n;
-    shared_counter.fetch_add(n, std::memory_order_relaxed);
-    ctx_.services.metrics.relay_bytes(d, n);
-    last_activity_ = SteadyClock::now();
+    if (wr) {
+      failure = wr;
+      break;
+    }
+    account(n);
   }
-  // Any error (reset, cancellation) ends both directions.
   if (first_close_ == Closer::none) {
     first_close_ = d == Direction::client_to_server ? Closer::client : Closer::server;
   }
-  relay_error_ = true;
   error_code ignored;
+  if (eof) {
+    // Half-close: pass the FIN on and keep the other direction running.
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  // Any error (reset, cancellation) ends both directions.
+  relay_error_ = true;
   client_.close(ignored);
   server_.close(ignored);
 }

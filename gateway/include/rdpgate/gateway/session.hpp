@@ -95,6 +95,7 @@ class Session {
   enum class Closer { none, client, server } first_close_ = Closer::none;
   std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
   bool relay_error_ = false;
+  bool use_splice_ = true;  // falls back to copying when splice(2) is refused
 };
 
 }  // namespace rdpgate::gateway
