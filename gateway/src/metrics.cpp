@@ -211,7 +211,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 std::shared_ptr<prometheus::Collectable> make_process_collector() {
-  return std::make_shared<ProcessCollector>();
+  // prometheus::Exposer::RegisterCollectable keeps only a weak_ptr, so the collector must outlive
+  // the caller's temporary. It reads /proc/self: one instance serves every App in the process.
+  static const auto collector = std::make_shared<ProcessCollector>();
+  return collector;
 }
 
 ListenerMetrics& Metrics::listener(const std::string& name) {

@@ -42,7 +42,8 @@ struct RouteMetrics {
   prometheus::Histogram* connect_seconds = nullptr;
 };
 
-// The process_* collector, registered next to the registry on the exposer.
+// The process_* collector, registered next to the registry on the exposer. The exposer holds a
+// weak_ptr: the returned collector lives as long as the process.
 std::shared_ptr<prometheus::Collectable> make_process_collector();
 
 class Metrics {
