@@ -345,7 +345,11 @@ def recv_exact(s, n):
 
 def send_and_close(port, data, source="127.0.0.1", half_close=True):
     """Sends `data` (a refusal case), half-closes, reads the answer until rdpgate closes."""
-    with connect(port, source) as s:
+    try:
+        s = connect(port, source)
+    except ConnectionResetError:
+        return b""  # refused at admission: on loopback the reset can beat connect()'s return
+    with s:
         try:
             if data:
                 s.sendall(data)
