@@ -6,8 +6,8 @@ Needs root (skipped otherwise). Uses the system user `rdpgate-test`, created wit
   the port is bound, then every thread of the process runs with the user's uid and gid (real,
   effective, saved, filesystem), no supplementary groups and no effective capabilities, and the
   listener still accepts and relays.
-- As root without `user` and without `allow_root`: exit 1 with the refusal message, nothing
-  left listening.
+- As root without `user` and without `allow_root`: exit 1 with the refusal message, before
+  any port is bound or the state is opened.
 - `user` naming an account that does not exist: exit 1 with a message naming it.
 """
 
@@ -103,7 +103,8 @@ def drop_to_user(suite: Suite) -> None:
     check(g.audit(local_port)["outcome"] == "completed", "audit record after the drop")
 
 
-def run_and_expect_exit_1(suite: Suite, name: str, user_line: str, message: str) -> None:
+def run_and_expect_exit_1(suite: Suite, name: str, user_line: str, message: str,
+                          before_start: bool = False) -> None:
     backend = suite.backend()
     wd = suite.workdir(name)
     probe = socket.socket()
@@ -122,12 +123,16 @@ def run_and_expect_exit_1(suite: Suite, name: str, user_line: str, message: str)
     check(not g.stdout_lines or not any(l.startswith("listening") for l in g.stdout_lines),
           f"it announced a listener: {g.stdout_lines}")
     check(try_rdp(port)[0] == "refused", "the port still accepts after the refusal")
+    if before_start:
+        # Refused before anything was bound or opened: the state directory is untouched.
+        state = os.listdir(os.path.join(wd, "state"))
+        check(state == [], f"the refused start opened the state: {state}")
 
 
 def refuse_root(suite: Suite) -> None:
     if os.geteuid() != 0:
         skip("not running as root: the root refusal cannot be tested")
-    run_and_expect_exit_1(suite, "root-refused", "", "refusing to run as root")
+    run_and_expect_exit_1(suite, "root-refused", "", "refusing to run as root", before_start=True)
 
 
 def unknown_user(suite: Suite) -> None:
