@@ -631,6 +631,8 @@ awaitable<void> Session::watchdog() {
 
 awaitable<Outcome> Session::relay() {
   relay_started_ = last_activity_ = SteadyClock::now();
+  relay_base_in_ = bytes_in_;
+  relay_base_out_ = bytes_out_;
   auto& route_name = route_->cfg.name;
   backend_->active.fetch_add(1);
   backend_->metrics->connections_active->Increment();
@@ -669,7 +671,10 @@ awaitable<Outcome> Session::relay() {
   const bool nla = selected_ && (*selected_ == protocol::proto::hybrid ||
                                  *selected_ == protocol::proto::hybrid_ex);
   const auto lasted = SteadyClock::now() - relay_started_;
-  if (bf.enabled && nla && lasted <= bf.failure_max_duration &&
+  // Both sides must have started the TLS/CredSSP exchange: a client that hangs up right after
+  // the Confirm (a port check, a load balancer probe) tried no credentials.
+  const bool exchanged = bytes_in_ > relay_base_in_ && bytes_out_ > relay_base_out_;
+  if (bf.enabled && nla && exchanged && lasted <= bf.failure_max_duration &&
       bytes_out_ <= bf.failure_max_server_bytes) {
     co_return Outcome{Phase::relay, OutcomeKind::auth_failed, "server_closed_during_nla"};
   }

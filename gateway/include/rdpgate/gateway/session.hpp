@@ -90,6 +90,8 @@ class Session {
 
   std::uint64_t bytes_in_ = 0;   // client -> server, relayed
   std::uint64_t bytes_out_ = 0;  // server -> client, relayed
+  std::uint64_t relay_base_in_ = 0;   // bytes_in_ when the relay phase began (after the CR)
+  std::uint64_t relay_base_out_ = 0;  // bytes_out_ when the relay phase began (after the CC)
   SteadyClock::time_point relay_started_{};
   SteadyClock::time_point last_activity_{};
   enum class Closer { none, client, server } first_close_ = Closer::none;
