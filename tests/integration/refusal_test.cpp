@@ -145,6 +145,43 @@ TEST_F(Refusals, PerSourceConcurrencyCap) {
   EXPECT_EQ(backend.connections(), 2u);
 }
 
+TEST_F(Refusals, FloodOfRefusalsIsCountedInFullButLoggedAtALimitedRate) {
+  GatewayConfig c;
+  c.sources = R"({deny: ["127.0.0.9/32"], per_source: {max_connections: 0, rate: "0/s"}})";
+  ASSERT_TRUE(start(c));
+  constexpr int flood = 80;
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < flood; ++i) {
+    auto k = Client::connect(gw.port(), "127.0.0.9");
+    ASSERT_TRUE(k);
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(eventually([&] { return gw.connections("denied_source") == flood; }));
+  // Every refusal is counted; at most 20 lines a second (plus a second's refill) are written.
+  std::size_t logged = 0;
+  for (const auto& r : gw.records()) logged += str(r, "outcome") == "denied_source" ? 1 : 0;
+  const auto seconds = std::chrono::duration<double>(took).count();
+  EXPECT_GE(logged, 20u);
+  EXPECT_LE(static_cast<double>(logged), 20.0 + 20.0 * seconds + 1.0);
+  EXPECT_LT(logged, static_cast<std::size_t>(flood)) << "the flood took " << seconds << " s";
+  EXPECT_EQ(gw.metric("rdpgate_log_suppressed_total"), static_cast<double>(flood - static_cast<int>(logged)));
+  // The suppressed lines are summarised once the window (10 s) has passed.
+  std::string summary;
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& l : gw.lines()) {
+          if (l.find("\"event\":\"refusals_suppressed\"") != std::string::npos) summary = l;
+        }
+        return !summary.empty();
+      },
+      15s));
+  EXPECT_NE(summary.find("\"suppressed\":" + std::to_string(flood - static_cast<int>(logged))),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("denied_source"), std::string::npos) << summary;
+  EXPECT_EQ(backend.connections(), 0u);
+}
+
 // ---- inspection -------------------------------------------------------------------------------
 
 struct NotRdpCase {
