@@ -303,7 +303,7 @@ void App::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_point a
       lp.metrics->connections[static_cast<std::size_t>(refused.kind)]->Increment();
       metrics_->refusal(lp.cfg.name, Phase::admission, refused.reason);
       if (services_->refusal_log.admit(to_string(refused.kind), accepted)) {
-        const auto src = peer.address.to_string();
+        const auto src = ip_text(peer.address);
         log_event(spdlog::level::info, "connection",
                   {{"conn", next_session_id()},
                    {"start", rfc3339(SystemClock::now())},

@@ -33,6 +33,7 @@ std::string next_session_id();
 // Builds the Peer of an accepted socket.
 Peer peer_of(const tcp::endpoint& remote, std::size_t listener);
 std::string endpoint_text(const config::IpAddress& address, std::uint16_t port);
+std::string ip_text(const config::IpAddress& address);  // "192.0.2.1", "2001:db8::1"
 
 class Session {
  public:
