@@ -137,7 +137,10 @@ awaitable<void> Session::run() {
 
   Outcome outcome;
   try {
-    outcome = co_await pipeline();
+    // The pre-relay pipeline's coroutine frame is gone before the (long) relay starts, so an
+    // idle session keeps only what relaying needs.
+    auto refused = co_await pipeline();
+    outcome = refused ? std::move(*refused) : co_await relay();
   } catch (const std::exception& e) {
     outcome = Outcome{Phase::relay, OutcomeKind::internal_error, "exception"};
     log_event(spdlog::level::err, "internal_error",
@@ -160,7 +163,7 @@ void Session::stop_from_outside(OutcomeKind why) {
   server_.close(ignored);
 }
 
-awaitable<Outcome> Session::pipeline() {
+awaitable<std::optional<Outcome>> Session::pipeline() {
   const auto& lc = listener_->cfg;
   const auto deadline = accepted_ + lc.inspection.timeout;
   // Not zero-filled: only the bytes read are ever looked at (inlen_).
@@ -209,7 +212,7 @@ awaitable<Outcome> Session::pipeline() {
 
   if (auto failed = co_await connect_backend(*route_)) co_return *failed;
   if (auto failed = co_await exchange_confirm(deadline)) co_return *failed;
-  co_return co_await relay();
+  co_return std::nullopt;  // ready to relay
 }
 
 awaitable<std::optional<Outcome>> Session::read_proxy_header(SteadyClock::time_point deadline) {
@@ -526,129 +529,122 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
   co_return std::nullopt;
 }
 
-awaitable<void> Session::pump(tcp::socket& from, tcp::socket& to, Direction d) {
-  auto& counter = d == Direction::client_to_server ? bytes_in_ : bytes_out_;
-  auto& shared_counter = d == Direction::client_to_server ? entry_->bytes_in : entry_->bytes_out;
-  auto account = [&](std::size_t n) {
-    counter += n;
-    shared_counter.fetch_add(n, std::memory_order_relaxed);
-    ctx_.services.metrics.relay_bytes(d, n);
-    last_activity_ = SteadyClock::now();
-  };
-  bool eof = false;
-  error_code failure;
-  while (!eof && !failure) {
-    // Wait without a buffer: an idle session holds no relay memory.
-    auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
-    if (wec) {
-      failure = wec;
-      break;
+void Session::pump_account(Pump& p, std::size_t n) {
+  const bool up = p.direction == Direction::client_to_server;
+  (up ? bytes_in_ : bytes_out_) += n;
+  (up ? entry_->bytes_in : entry_->bytes_out).fetch_add(n, std::memory_order_relaxed);
+  ctx_.services.metrics.relay_bytes(p.direction, n);
+  last_activity_ = SteadyClock::now();
+}
+
+void Session::pump_wait_readable(Pump& p) {
+  // Wait without a buffer or a pipe: an idle session holds no relay memory.
+  p.from->async_wait(tcp::socket::wait_read,
+                     [this, &p](const error_code& ec) { pump_on_readable(p, ec); });
+}
+
+void Session::pump_on_readable(Pump& p, const error_code& ec) {
+  if (ec) return pump_finish(p, false);
+  if (use_splice_ && !p.pipe.valid()) p.pipe = PipePool::local().take();
+  if (use_splice_ && p.pipe.valid()) {
+    // Zero-copy: socket -> pipe (here) -> socket (pump_on_writable), splice(2).
+    const auto n = ::splice(p.from->native_handle(), nullptr, p.pipe.write_end, nullptr,
+                            BufferPool::buffer_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      p.pending = static_cast<std::size_t>(n);
+      return pump_on_writable(p, {});
     }
-    Pipe pipe = use_splice_ ? PipePool::local().take() : Pipe{};
-    if (pipe.valid()) {
-      // Zero-copy: socket -> pipe -> socket (splice(2)).
-      const auto n = ::splice(from.native_handle(), nullptr, pipe.write_end, nullptr,
-                              BufferPool::buffer_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        PipePool::local().give_back(pipe);
-        continue;
-      }
-      if (n < 0 && errno == EINVAL) {
-        // Not spliceable here (an unusual socket or kernel): copy from now on.
-        PipePool::local().give_back(pipe);
-        use_splice_ = false;
-        continue;
-      }
-      if (n <= 0) {
-        PipePool::local().give_back(pipe);
-        if (n == 0) {
-          eof = true;
-        } else {
-          failure = error_code(errno, asio::error::get_system_category());
-        }
-        break;
-      }
-      std::size_t left = static_cast<std::size_t>(n);
-      while (left > 0) {
-        const auto m = ::splice(pipe.read_end, nullptr, to.native_handle(), nullptr, left,
-                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (m > 0) {
-          left -= static_cast<std::size_t>(m);
-          continue;
-        }
-        if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          // Backpressure: the receiver is slow; wait until it can take more.
-          auto [ww] = co_await to.async_wait(tcp::socket::wait_write, use_nothrow);
-          if (!ww) continue;
-          failure = ww;
-        } else {
-          failure = error_code(m < 0 ? errno : EPIPE, asio::error::get_system_category());
-        }
-        break;
-      }
-      if (left > 0) {
-        PipePool::close(pipe);  // may still hold bytes
-      } else {
-        PipePool::local().give_back(pipe);
-      }
-      account(static_cast<std::size_t>(n) - left);
-      continue;
-    }
-    auto buffer = BufferPool::local().take();
-    error_code ec;
-    const std::size_t n = from.read_some(asio::buffer(buffer.get(), BufferPool::buffer_size), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec == asio::error::eof) {
-      eof = true;
-      break;
-    }
-    if (ec) {
-      failure = ec;
-      break;
-    }
-    auto [wr, written] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), use_nothrow);
-    if (wr) {
-      failure = wr;
-      break;
-    }
-    account(n);
+    PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));  // empty: nothing was moved
+    if (n == 0) return pump_finish(p, true);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return pump_wait_readable(p);
+    if (errno != EINVAL) return pump_finish(p, false);
+    use_splice_ = false;  // not spliceable here (an unusual socket or kernel): copy from now on
   }
+  if (!p.buffer) p.buffer = BufferPool::local().take();
+  error_code rec;
+  const std::size_t n = p.from->read_some(asio::buffer(p.buffer.get(), BufferPool::buffer_size), rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    p.buffer.reset();
+    return pump_wait_readable(p);
+  }
+  if (rec) {
+    p.buffer.reset();
+    return pump_finish(p, rec == asio::error::eof);
+  }
+  p.offset = 0;
+  p.length = n;
+  pump_on_writable(p, {});
+}
+
+void Session::pump_on_writable(Pump& p, const error_code& ec) {
+  if (ec) return pump_finish(p, false);
+  for (;;) {
+    std::size_t moved = 0;
+    int error = 0;
+    if (p.pipe.valid()) {
+      if (p.pending == 0) break;
+      const auto m = ::splice(p.pipe.read_end, nullptr, p.to->native_handle(), nullptr, p.pending,
+                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m > 0) {
+        moved = static_cast<std::size_t>(m);
+        p.pending -= moved;
+      } else {
+        error = m < 0 ? errno : EPIPE;
+      }
+    } else {
+      if (p.offset == p.length) break;
+      error_code wec;
+      moved = p.to->write_some(asio::buffer(p.buffer.get() + p.offset, p.length - p.offset), wec);
+      p.offset += moved;
+      if (wec) error = (wec == asio::error::would_block || wec == asio::error::try_again) ? EAGAIN : EPIPE;
+    }
+    if (moved > 0) pump_account(p, moved);
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      // Backpressure: the receiver is slow; read no more until it can take these bytes.
+      p.to->async_wait(tcp::socket::wait_write,
+                       [this, &p](const error_code& wec) { pump_on_writable(p, wec); });
+      return;
+    }
+    if (error != 0) return pump_finish(p, false);
+  }
+  // Everything written: give the pipe (empty) and the buffer back before waiting again.
+  if (p.pipe.valid()) PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));
+  p.buffer.reset();
+  pump_wait_readable(p);
+}
+
+void Session::pump_finish(Pump& p, bool eof) {
+  if (!p.running) return;
+  p.running = false;
+  if (p.pipe.valid()) {
+    // INVARIANT: a pipe that may still hold bytes is never reused.
+    if (p.pending == 0) {
+      PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));
+    } else {
+      PipePool::close(std::exchange(p.pipe, Pipe{}));
+    }
+  }
+  p.buffer.reset();
   if (first_close_ == Closer::none) {
-    first_close_ = d == Direction::client_to_server ? Closer::client : Closer::server;
+    first_close_ = p.direction == Direction::client_to_server ? Closer::client : Closer::server;
   }
   error_code ignored;
   if (eof) {
     // Half-close: pass the FIN on and keep the other direction running.
-    to.shutdown(tcp::socket::shutdown_send, ignored);
-    co_return;
+    p.to->shutdown(tcp::socket::shutdown_send, ignored);
+  } else {
+    // Any error (reset, cancellation) ends both directions.
+    relay_error_ = true;
+    client_.close(ignored);
+    server_.close(ignored);
   }
-  // Any error (reset, cancellation) ends both directions.
-  relay_error_ = true;
-  client_.close(ignored);
-  server_.close(ignored);
-}
-
-awaitable<void> Session::watchdog() {
-  const auto& sc = policy_->config().session;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    auto deadline = SteadyClock::time_point::max();
-    if (sc.idle_timeout.count() > 0) deadline = last_activity_ + sc.idle_timeout;
-    if (sc.max_duration.count() > 0) deadline = std::min(deadline, relay_started_ + sc.max_duration);
-    if (SteadyClock::now() >= deadline) co_return;
-    timer.expires_at(deadline);
-    auto [ec] = co_await timer.async_wait(use_nothrow);
-    if (ec) {
-      co_return;  // cancelled: the pumps finished first
-    }
-  }
+  if (--pumps_running_ == 0) relay_timer_->cancel();
 }
 
 awaitable<Outcome> Session::relay() {
   relay_started_ = last_activity_ = SteadyClock::now();
   relay_base_in_ = bytes_in_;
   relay_base_out_ = bytes_out_;
-  auto& route_name = route_->cfg.name;
   backend_->active.fetch_add(1);
   backend_->metrics->connections_active->Increment();
   route_->metrics->sessions_active->Increment();
@@ -659,24 +655,48 @@ awaitable<Outcome> Session::relay() {
   client_.non_blocking(true, ignored);
   server_.non_blocking(true, ignored);
 
-  auto result = co_await ((pump(client_, server_, Direction::client_to_server) &&
-                           pump(server_, client_, Direction::server_to_client)) ||
-                          watchdog());
+  relay_timer_.emplace(client_.get_executor());
+  c2s_.from = &client_;
+  c2s_.to = &server_;
+  c2s_.direction = Direction::client_to_server;
+  s2c_.from = &server_;
+  s2c_.to = &client_;
+  s2c_.direction = Direction::server_to_client;
+  c2s_.running = s2c_.running = true;
+  pumps_running_ = 2;
+  pump_wait_readable(c2s_);
+  pump_wait_readable(s2c_);
+
+  // The watchdog: wake at the idle / max-duration deadline, or when a pump finishes (it cancels
+  // the timer). State is re-checked on every wake-up, so a cancel that finds no wait pending is
+  // harmless. INVARIANT: this coroutine returns only once both pumps have finished, because
+  // their handlers refer to this session.
+  const auto& sc = policy_->config().session;
+  std::optional<Outcome> ended;
+  while (pumps_running_ > 0) {
+    auto deadline = SteadyClock::time_point::max();
+    if (sc.idle_timeout.count() > 0) deadline = last_activity_ + sc.idle_timeout;
+    if (sc.max_duration.count() > 0) deadline = std::min(deadline, relay_started_ + sc.max_duration);
+    if (!ended && SteadyClock::now() >= deadline) {
+      const bool max_reached = sc.max_duration.count() > 0 &&
+                               SteadyClock::now() >= relay_started_ + sc.max_duration;
+      ended = max_reached ? Outcome{Phase::relay, OutcomeKind::max_duration, "max_duration"}
+                          : Outcome{Phase::relay, OutcomeKind::idle_timeout, "idle_timeout"};
+      client_.close(ignored);  // the pumps finish with operation_aborted
+      server_.close(ignored);
+      deadline = SteadyClock::time_point::max();
+    }
+    relay_timer_->expires_at(deadline);
+    co_await relay_timer_->async_wait(use_nothrow);
+  }
 
   listener_->metrics->sessions_active->Decrement();
   route_->metrics->sessions_active->Decrement();
   backend_->metrics->connections_active->Decrement();
   backend_->active.fetch_sub(1);
-  (void)route_name;
 
   if (stopped_) co_return Outcome{Phase::relay, *stopped_, "stopped"};
-  if (result.index() == 1) {
-    const auto& sc = policy_->config().session;
-    const bool max_reached = sc.max_duration.count() > 0 &&
-                             SteadyClock::now() >= relay_started_ + sc.max_duration;
-    co_return max_reached ? Outcome{Phase::relay, OutcomeKind::max_duration, "max_duration"}
-                          : Outcome{Phase::relay, OutcomeKind::idle_timeout, "idle_timeout"};
-  }
+  if (ended) co_return *ended;
   // Failed-logon inference (SPEC §2; rdp-preauth-protocol.md §13): the server selected
   // CredSSP and the session ended soon with little data from the server. Which side closed
   // first is not used: measured against xfreerdp and freerdp-shadow-cli (docs/e2e.md), +auth-only
@@ -691,7 +711,7 @@ awaitable<Outcome> Session::relay() {
   const bool exchanged = bytes_in_ > relay_base_in_ && bytes_out_ > relay_base_out_;
   if (bf.enabled && nla && exchanged && lasted <= bf.failure_max_duration &&
       bytes_out_ <= bf.failure_max_server_bytes) {
-    co_return Outcome{Phase::relay, OutcomeKind::auth_failed, "server_closed_during_nla"};
+    co_return Outcome{Phase::relay, OutcomeKind::auth_failed, "short_nla_session"};
   }
   co_return Outcome{Phase::relay, OutcomeKind::completed,
                     first_close_ == Closer::server ? "server_closed" : "client_closed"};

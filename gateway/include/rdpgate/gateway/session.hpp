@@ -14,6 +14,8 @@
 
 #include "rdpgate/gateway/admission.hpp"
 #include "rdpgate/gateway/asio.hpp"
+#include "rdpgate/gateway/buffer_pool.hpp"
+#include "rdpgate/gateway/pipe_pool.hpp"
 #include "rdpgate/gateway/outcome.hpp"
 #include "rdpgate/gateway/policy.hpp"
 #include "rdpgate/gateway/registry.hpp"
@@ -47,7 +49,7 @@ class Session {
 
  private:
   struct Flight;
-  awaitable<Outcome> pipeline();
+  awaitable<std::optional<Outcome>> pipeline();  // nullopt: ready to relay
   awaitable<std::optional<Outcome>> read_proxy_header(SteadyClock::time_point deadline);
   awaitable<std::optional<Outcome>> admit();
   awaitable<std::optional<Outcome>> inspect(SteadyClock::time_point deadline);
@@ -55,8 +57,26 @@ class Session {
   awaitable<std::optional<Outcome>> connect_backend(const RoutePolicy& route);
   awaitable<std::optional<Outcome>> exchange_confirm(SteadyClock::time_point deadline);
   awaitable<Outcome> relay();
-  awaitable<void> pump(tcp::socket& from, tcp::socket& to, Direction d);
-  awaitable<void> watchdog();
+  // The relay's two pumps are small callback state machines rather than coroutines: an idle
+  // session then holds one pending readiness wait per direction and nothing else (no frames,
+  // no buffers, no pipes). The relay coroutine owns their lifetime: it returns only after both
+  // pumps have finished.
+  struct Pump {
+    tcp::socket* from = nullptr;
+    tcp::socket* to = nullptr;
+    Direction direction = Direction::client_to_server;
+    Pipe pipe;                       // holds `pending` bytes between splice calls
+    std::size_t pending = 0;
+    BufferPool::Buffer buffer;       // copy fallback: bytes [offset, length) not yet written
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    bool running = false;
+  };
+  void pump_wait_readable(Pump& p);
+  void pump_on_readable(Pump& p, const error_code& ec);
+  void pump_on_writable(Pump& p, const error_code& ec);
+  void pump_finish(Pump& p, bool eof);
+  void pump_account(Pump& p, std::size_t n);
   std::vector<std::byte> forwarded_first_flight() const;
   void finish(const Outcome& outcome);
   void stop_from_outside(OutcomeKind why);
@@ -99,6 +119,10 @@ class Session {
   std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
   bool relay_error_ = false;
   bool use_splice_ = true;  // falls back to copying when splice(2) is refused
+  Pump c2s_;
+  Pump s2c_;
+  int pumps_running_ = 0;
+  std::optional<asio::steady_timer> relay_timer_;  // idle/max-duration deadline and pump-done wake-up
 };
 
 }  // namespace rdpgate::gateway
