@@ -548,6 +548,7 @@ def check_dashboard_live():
         os.chmod(Path(tmp) / "admin.token", 0o600)
         (Path(tmp) / "state").mkdir()
         config = f"""
+allow_root: true  # the tests may run as root
 listeners:
   - {{name: public, address: "127.0.0.1:0", route: default}}
 routes:
