@@ -93,6 +93,18 @@ void append_two(std::string& out, int v) {
 void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
   const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
   const auto ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count());
+  // The "YYYY-MM-DDTHH:MM:SS" part changes once a second: keep it per thread.
+  thread_local std::chrono::system_clock::time_point cached_second{};
+  thread_local std::string cached_text;
+  if (secs == cached_second && !cached_text.empty()) {
+    out += cached_text;
+    out += '.';
+    out += static_cast<char>('0' + ms / 100);
+    append_two(out, ms % 100);
+    out += 'Z';
+    return;
+  }
+  const auto start = out.size();
   const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
@@ -107,6 +119,8 @@ void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
   append_two(out, tm.tm_min);
   out += ':';
   append_two(out, tm.tm_sec);
+  cached_second = secs;
+  cached_text.assign(out, start, out.size() - start);
   out += '.';
   out += static_cast<char>('0' + ms / 100);
   append_two(out, ms % 100);

@@ -139,8 +139,13 @@ awaitable<void> Session::run() {
   try {
     // The pre-relay pipeline's coroutine frame is gone before the (long) relay starts, so an
     // idle session keeps only what relaying needs.
+    // (No co_await inside a conditional expression: GCC 12 mishandles its temporaries.)
     auto refused = co_await pipeline();
-    outcome = refused ? std::move(*refused) : co_await relay();
+    if (refused) {
+      outcome = std::move(*refused);
+    } else {
+      outcome = co_await relay();
+    }
   } catch (const std::exception& e) {
     outcome = Outcome{Phase::relay, OutcomeKind::internal_error, "exception"};
     log_event(spdlog::level::err, "internal_error",
