@@ -123,7 +123,8 @@ class BodyFields {
     const auto* value = object_.if_contains(name);
     if (value == nullptr) return std::nullopt;
     if (!value->is_string()) {
-      error = "\"" + std::string{name} + "\" must be a string";
+      // Appended piece by piece: `"literal" + std::string` trips a false -Wrestrict in GCC 12.
+      error.assign("\"").append(name).append("\" must be a string");
       return std::nullopt;
     }
     return std::string{value->as_string()};
