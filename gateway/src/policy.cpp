@@ -104,7 +104,13 @@ Decision Policy::check(const Peer& peer, const Request& request,
 
 std::optional<std::size_t> Policy::choose_route(const Peer& peer, const Request& request,
                                                 const std::string* token_route) const {
-  if (token_route != nullptr) return find_route(*token_route);
+  if (token_route != nullptr) {
+    // A route that requires a token of its own is not left through a token naming another
+    // route: it stays the choice, and the route access check refuses it (`wrong_route`).
+    const auto chosen = choose_route(peer, request, nullptr);
+    if (chosen && routes_[*chosen].cfg.require_token) return chosen;
+    return find_route(*token_route);
+  }
   const auto& listener = listeners_.at(peer.listener).cfg;
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     const auto& r = routes_[i].cfg;

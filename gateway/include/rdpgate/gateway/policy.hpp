@@ -59,8 +59,9 @@ class Policy {
   // Runs the listener's request chain (after the first flight was parsed).
   [[nodiscard]] Decision check(const Peer& peer, const Request& request,
                                SystemClock::time_point now) const;
-  // Route choice (SPEC §8): a token's route claim; else routes in file order whose `match`
-  // conditions all hold; else the listener's `route`; else nullopt (`no_route`).
+  // Route choice (SPEC §8): a token's route claim (unless the route chosen without it requires
+  // a token: then that one); else routes in file order whose `match` conditions all hold; else
+  // the listener's `route`; else nullopt (`no_route`).
   [[nodiscard]] std::optional<std::size_t> choose_route(const Peer& peer, const Request& request,
                                                         const std::string* token_route) const;
 
