@@ -462,6 +462,8 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
     auto [wec, wn] = co_await asio::async_write(server_, asio::buffer(forwarded), use_nothrow);
     if (wec) co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, "backend_closed"};
     bytes_in_ += forwarded.size();
+    // The admin API's session view counts what the audit record counts.
+    entry_->bytes_in.fetch_add(forwarded.size(), std::memory_order_relaxed);
     ctx_.services.metrics.relay_bytes(Direction::client_to_server, forwarded.size());
     if (request_->direct_tls) {
       inbuf_.reset();
@@ -524,6 +526,7 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(confirm_), use_nothrow);
     if (ec) co_return Outcome{Phase::relay, OutcomeKind::completed, "client_closed"};
     bytes_out_ += confirm_.size();
+    entry_->bytes_out.fetch_add(confirm_.size(), std::memory_order_relaxed);
     ctx_.services.metrics.relay_bytes(Direction::server_to_client, confirm_.size());
   }
   handshake_ = SteadyClock::now() - accepted_;
