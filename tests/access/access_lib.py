@@ -235,13 +235,19 @@ class Attempt:
         return f"Attempt({self.result}, port {self.local_port}, reply {self.reply.hex()})"
 
 
-def _client(src: str, port: int, timeout: float) -> socket.socket:
+def _client(src: str, port: int, timeout: float) -> tuple[socket.socket, int, bool]:
+    """(socket, source port, connected). A refusal at admission closes the accepted socket at
+    once, possibly with RST, which can reach the client before connect() returns."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.bind((src, 0))  # bound first: the source port is known even when rdpgate resets
-    s.connect((LOOPBACK, port))
+    local_port = s.getsockname()[1]
+    try:
+        s.connect((LOOPBACK, port))
+    except ConnectionResetError:
+        return s, local_port, False
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return s, local_port, True
 
 
 def _read_reply(s: socket.socket, timeout: float) -> bytes:
@@ -266,9 +272,10 @@ def _read_reply(s: socket.socket, timeout: float) -> bytes:
 def connect(port: int, flight: bytes, src: str = LOOPBACK, echo: bool = True,
             timeout: float = 5.0) -> Attempt:
     """Sends `flight`; with a Confirm back and `echo`, proves the relay with one round trip."""
-    s = _client(src, port, timeout)
-    local_port = s.getsockname()[1]
+    s, local_port, connected = _client(src, port, timeout)
     try:
+        if not connected:
+            return Attempt("closed", local_port)
         try:
             s.sendall(flight)
             reply = _read_reply(s, timeout)
@@ -291,9 +298,10 @@ def connect(port: int, flight: bytes, src: str = LOOPBACK, echo: bool = True,
 
 def fail_logon(port: int, user: str, src: str, timeout: float = 5.0) -> Attempt:
     """One refused NLA logon against a `fail` backend, as the client sees it."""
-    s = _client(src, port, timeout)
-    local_port = s.getsockname()[1]
+    s, local_port, connected = _client(src, port, timeout)
     try:
+        if not connected:
+            return Attempt("closed", local_port)
         try:
             s.sendall(connection_request(user))
             reply = _read_reply(s, timeout)
