@@ -24,7 +24,6 @@ namespace rdpgate::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-using namespace asio::experimental::awaitable_operators;
 
 // After writing a refusal, read and discard what the client still sends for this long before
 // closing: closing with unread input makes the kernel send RST, which can destroy the reply
@@ -134,6 +133,7 @@ awaitable<void> Session::run() {
   entry_->executor = client_.get_executor();
   entry_->stop = [this](OutcomeKind why) { stop_from_outside(why); };
   ctx_.registry.add(entry_);
+  deadline_timer_.emplace(client_.get_executor());
 
   Outcome outcome;
   try {
@@ -151,12 +151,35 @@ awaitable<void> Session::run() {
     log_event(spdlog::level::err, "internal_error",
               {{"conn", entry_->id}, {"error", std::string_view(e.what())}});
   }
+  // INVARIANT: no deadline handler runs after the session is gone. Cancelling queues a pending
+  // wait (with operation_aborted), and an expired one is already queued; this session's own
+  // continuation, posted after both, runs after them on this single-threaded executor.
+  disarm_deadline();
+  co_await asio::post(client_.get_executor(), use_awaitable);
   entry_->alive = false;
   ctx_.registry.remove(entry_->id);
   error_code ignored;
   client_.close(ignored);
   server_.close(ignored);
   finish(outcome);
+}
+
+void Session::arm_deadline(SteadyClock::time_point when) {
+  const auto generation = ++deadline_generation_;
+  deadline_hit_ = false;
+  deadline_timer_->expires_at(when);
+  deadline_timer_->async_wait([this, generation](const error_code& ec) {
+    if (ec || generation != deadline_generation_) return;  // cancelled or re-armed
+    deadline_hit_ = true;
+    error_code ignored;
+    client_.cancel(ignored);
+    server_.cancel(ignored);
+  });
+}
+
+void Session::disarm_deadline() {
+  ++deadline_generation_;
+  deadline_timer_->cancel();
 }
 
 void Session::stop_from_outside(OutcomeKind why) {
@@ -175,6 +198,7 @@ awaitable<std::optional<Outcome>> Session::pipeline() {
   inbuf_size_ = std::max<std::size_t>(lc.inspection.max_bytes, 64) + (lc.proxy_protocol ? 536 + 16 : 0);
   inbuf_.reset(new std::byte[inbuf_size_]);
 
+  arm_deadline(deadline);  // the whole inspection phase (PROXY header included)
   if (!admitted_) {
     // A trusted load balancer: the PROXY header names the real client, and admission runs on it.
     if (auto refused = co_await read_proxy_header(deadline)) co_return *refused;
@@ -182,6 +206,7 @@ awaitable<std::optional<Outcome>> Session::pipeline() {
   }
 
   if (auto refused = co_await inspect(deadline)) co_return *refused;
+  disarm_deadline();
   {
     std::lock_guard lock(entry_->mutex);
     entry_->user = request_->user;
@@ -248,13 +273,14 @@ awaitable<std::optional<Outcome>> Session::read_proxy_header(SteadyClock::time_p
       if (inlen_ == inbuf_size_) co_return std::string("bad_proxy_header");
       auto [ec, n] = co_await client_.async_read_some(
           asio::buffer(inbuf_.get() + inlen_, inbuf_size_ - inlen_), use_nothrow);
-      if (ec) co_return std::string("client_closed");
+      if (ec) co_return std::string(deadline_hit_ ? "proxy_timeout" : "client_closed");
       inlen_ += n;
     }
   };
-  auto result = co_await within(deadline - SteadyClock::now(), read_header());
-  if (!result) co_return Outcome{Phase::admission, OutcomeKind::proxy_refused, "proxy_timeout"};
-  if (!result->empty()) co_return Outcome{Phase::admission, OutcomeKind::proxy_refused, *result};
+  (void)deadline;  // enforced by the phase deadline armed in pipeline()
+  const auto error = co_await read_header();
+  if (stopped_) co_return Outcome{Phase::admission, *stopped_, "stopped"};
+  if (!error.empty()) co_return Outcome{Phase::admission, OutcomeKind::proxy_refused, error};
   co_return std::nullopt;
 }
 
@@ -321,6 +347,9 @@ awaitable<std::optional<Outcome>> Session::inspect(SteadyClock::time_point deadl
           asio::buffer(inbuf_.get() + inlen_, inbuf_size_ - inlen_), use_nothrow);
       if (ec) {
         if (stopped_) co_return Result{Outcome{Phase::inspection, *stopped_, "stopped"}};
+        if (deadline_hit_) {
+          co_return Result{Outcome{Phase::inspection, OutcomeKind::inspect_timeout, "inspect_timeout"}};
+        }
         // The client left before completing its request. An empty connection (a port scan)
         // is not RDP; a partial request is a malformed one.
         co_return Result{Outcome{Phase::inspection,
@@ -331,12 +360,9 @@ awaitable<std::optional<Outcome>> Session::inspect(SteadyClock::time_point deadl
       inlen_ += n;
     }
   };
-  auto result = co_await within(deadline - SteadyClock::now(), read_flight());
-  if (!result) {
-    if (stopped_) co_return Outcome{Phase::inspection, *stopped_, "stopped"};
-    co_return Outcome{Phase::inspection, OutcomeKind::inspect_timeout, "inspect_timeout"};
-  }
-  co_return result->refused;
+  (void)deadline;  // enforced by the phase deadline armed in pipeline()
+  auto result = co_await read_flight();
+  co_return result.refused;
 }
 
 awaitable<Outcome> Session::refuse_with_reply(Phase phase, const Decision& d) {
@@ -365,7 +391,9 @@ awaitable<Outcome> Session::refuse_with_reply(Phase phase, const Decision& d) {
     }
     co_return 0;
   };
-  co_await within(linger_after_reply, answer());
+  arm_deadline(SteadyClock::now() + linger_after_reply);
+  co_await answer();
+  disarm_deadline();
   co_return outcome;
 }
 
@@ -383,10 +411,16 @@ awaitable<std::optional<Outcome>> Session::connect_backend(const RoutePolicy& ro
                                                    use_nothrow);
         co_return ec;
       }
-      tcp::resolver resolver(executor);
-      auto [rec, results] = co_await resolver.async_resolve(
-          b->endpoint.host, std::to_string(b->endpoint.port),
-          tcp::resolver::numeric_service, use_nothrow);
+      // A DNS name: the resolver runs on Asio's helper thread and is not cancelled with the
+      // sockets, so it gets its own race against the connect timeout.
+      auto resolve = [&]() -> awaitable<std::tuple<error_code, tcp::resolver::results_type>> {
+        tcp::resolver resolver(executor);
+        co_return co_await resolver.async_resolve(b->endpoint.host, std::to_string(b->endpoint.port),
+                                                  tcp::resolver::numeric_service, use_nothrow);
+      };
+      auto resolved = co_await within(route.cfg.connect_timeout, resolve());
+      if (!resolved) co_return error_code(asio::error::timed_out);
+      auto& [rec, results] = *resolved;
       if (rec) co_return rec;
       error_code last = asio::error::host_not_found;
       for (const auto& r : results) {
@@ -398,9 +432,12 @@ awaitable<std::optional<Outcome>> Session::connect_backend(const RoutePolicy& ro
       }
       co_return last;
     };
-    auto result = co_await within(route.cfg.connect_timeout, attempt());
+    arm_deadline(started + route.cfg.connect_timeout);
+    auto result = co_await attempt();
+    const bool timed_out = deadline_hit_ && result;
+    disarm_deadline();
     if (stopped_) co_return Outcome{Phase::routing, *stopped_, "stopped"};
-    if (result && !*result) {
+    if (!result) {
       route.metrics->connect_seconds->Observe(
           std::chrono::duration<double>(SteadyClock::now() - started).count());
       backend_ = b;
@@ -417,7 +454,7 @@ awaitable<std::optional<Outcome>> Session::connect_backend(const RoutePolicy& ro
               {{"conn", entry_->id},
                {"route", route.cfg.name},
                {"backend", b->endpoint.text},
-               {"error", result ? result->message() : std::string("timeout")}});
+               {"error", timed_out ? std::string("timeout") : result.message()}});
     error_code ignored;
     server_.close(ignored);
   }
@@ -459,7 +496,9 @@ std::vector<std::byte> Session::forwarded_first_flight() const {
 awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_point deadline) {
   const auto forwarded = forwarded_first_flight();
   auto exchange = [&]() -> awaitable<std::optional<Outcome>> {
+    const Outcome timeout{Phase::routing, OutcomeKind::backend_unreachable, "confirm_timeout"};
     auto [wec, wn] = co_await asio::async_write(server_, asio::buffer(forwarded), use_nothrow);
+    if (wec && deadline_hit_) co_return timeout;
     if (wec) co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, "backend_closed"};
     bytes_in_ += forwarded.size();
     // The admin API's session view counts what the audit record counts.
@@ -491,6 +530,7 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
       auto [ec, n] = co_await server_.async_read_some(
           asio::buffer(confirm_.data() + have, confirm_.size() - have), use_nothrow);
       if (ec) {
+        if (deadline_hit_) co_return timeout;
         if (have == 0) co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, "backend_closed"};
         break;
       }
@@ -499,12 +539,11 @@ awaitable<std::optional<Outcome>> Session::exchange_confirm(SteadyClock::time_po
     confirm_.resize(have);
     co_return std::nullopt;
   };
-  auto result = co_await within(std::max(deadline - SteadyClock::now(),
-                                         SteadyClock::duration(route_->cfg.connect_timeout)),
-                                exchange());
+  arm_deadline(std::max(deadline, SteadyClock::now() + route_->cfg.connect_timeout));
+  auto result = co_await exchange();
+  disarm_deadline();
   if (stopped_) co_return Outcome{Phase::routing, *stopped_, "stopped"};
-  if (!result) co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, "confirm_timeout"};
-  if (*result) co_return *result;
+  if (result) co_return *result;
 
   if (selected_) ctx_.services.metrics.selected_protocol(*selected_);
   if (negotiation_failure_) ctx_.services.metrics.selected_protocol(Metrics::negotiation_failure);
