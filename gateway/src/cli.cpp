@@ -68,16 +68,14 @@ int cli_run(int argc, char** argv) {
     std::fprintf(stderr, "rdpgate: %s\n", err.c_str());
     return 1;
   }
-  // Without `user` there is nothing to drop: refuse to run as root before binding a port or
-  // opening the state, so a refused start never accepts a connection as root.
-  if (cfg.user.empty()) {
-    if (auto err = drop_privileges(cfg)) {
-      std::fprintf(stderr, "rdpgate: %s\n", err->c_str());
-      log_event(spdlog::level::critical, "start_failed", {{"error", *err}});
-      return 1;
-    }
+  // Everything the privilege drop needs is checked before a port is bound or the state opened
+  // (running as root without `user`, an unknown user or group), so a refused start never
+  // accepts a connection.
+  if (auto err = check_privileges(cfg)) {
+    std::fprintf(stderr, "rdpgate: %s\n", err->c_str());
+    log_event(spdlog::level::critical, "start_failed", {{"error", *err}});
+    return 1;
   }
-  // Signals are handled by the App's signal_set; block them in every thread it starts.
   App app(cfg);
   if (auto err = app.start()) {
     std::fprintf(stderr, "rdpgate: %s\n", err->c_str());

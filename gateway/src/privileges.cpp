@@ -40,4 +40,17 @@ std::optional<std::string> drop_privileges(const config::Config& cfg) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_privileges(const config::Config& cfg) {
+  if (cfg.user.empty()) return drop_privileges(cfg);  // only the root refusal; changes nothing
+  const passwd* pw = ::getpwnam(cfg.user.c_str());
+  if (pw == nullptr) return "user \"" + cfg.user + "\": no such user";
+  if (!cfg.group.empty() && ::getgrnam(cfg.group.c_str()) == nullptr) {
+    return "group \"" + cfg.group + "\": no such group";
+  }
+  if (::geteuid() != 0 && ::geteuid() != pw->pw_uid) {
+    return "user \"" + cfg.user + "\": changing user needs root";
+  }
+  return std::nullopt;
+}
+
 }  // namespace rdpgate::gateway

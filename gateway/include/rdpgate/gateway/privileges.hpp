@@ -9,4 +9,7 @@ namespace rdpgate::gateway {
 // verified that root cannot be regained). Running as root without `user` is refused unless
 // `allow_root: true`. Returns the error, if any.
 std::optional<std::string> drop_privileges(const config::Config& cfg);
+// Before binding: the checks drop_privileges() would fail on (root without `user` and without
+// `allow_root`, an unknown user or group, a user change without root). Changes nothing.
+std::optional<std::string> check_privileges(const config::Config& cfg);
 }  // namespace rdpgate::gateway
