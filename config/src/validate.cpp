@@ -26,8 +26,7 @@ struct Bound {
 };
 
 // Two sockets cannot listen on the same port when the hosts are equal or either one is a
-// wildcard (Linux refuses 0.0.0.0:p beside 127.0.0.1:p without SO_REUSEPORT; "::" may be
-// dual-stack). Port 0 asks the OS for a free port, so it never collides.
+// wildcard of the same family (Linux refuses 0.0.0.0:p beside 127.0.0.1:p without SO_REUSEPORT). Port 0 asks the OS for a free port, so it never collides.
 void check_addresses(Walker& walker, const std::vector<Bound>& bound) {
   for (std::size_t i = 0; i < bound.size(); ++i) {
     const Endpoint& a = *bound[i].address;
@@ -40,6 +39,11 @@ void check_addresses(Walker& walker, const std::vector<Bound>& bound) {
                      "duplicate address " + quote(a.text) + " (also used by " + bound[j].owner + ")");
         break;
       }
+      // rdpgate binds IPv6 listeners with IPV6_V6ONLY: an IPv6 address never takes an IPv4
+      // port, so "0.0.0.0:p" and "[::]:p" (the usual dual-stack pair) do not overlap.
+      const bool a_v6 = a.host.find(':') != std::string::npos;
+      const bool b_v6 = b.host.find(':') != std::string::npos;
+      if (a_v6 != b_v6) continue;
       if (is_unspecified(a.host) || is_unspecified(b.host)) {
         walker.error(*bound[i].where, "address " + quote(a.text) + " overlaps " + quote(b.text) +
                                           " of " + bound[j].owner);

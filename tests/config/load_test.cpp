@@ -129,6 +129,28 @@ admin: {address: ""}
   EXPECT_EQ(c.listeners[1].address.host, "::1");
 }
 
+TEST(LoadConfig, DualStackWildcardsOnOnePortDoNotOverlap) {
+  // IPv6 listeners are bound IPV6_V6ONLY, so the usual dual-stack pair is valid...
+  const Config c = load_ok(R"(
+listeners:
+  - {name: v4, address: "0.0.0.0:7000"}
+  - {name: v6, address: "[::]:7000"}
+routes: [{name: r, backends: ["127.0.0.1:1"]}]
+admin: {address: ""}
+)");
+  ASSERT_EQ(c.listeners.size(), 2U);
+  // ...while two wildcards of one family still collide.
+  const auto clash = load_config_string(R"(
+listeners:
+  - {name: a, address: "[::]:7000"}
+  - {name: b, address: "[::1]:7000"}
+routes: [{name: r, backends: ["127.0.0.1:1"]}]
+admin: {address: ""}
+)",
+                                        "test.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(clash));
+}
+
 TEST(LoadConfig, RequireProtocolsEmptyAcceptsAny) {
   const Config c = load_ok(R"(
 inspection: {require_protocols: []}
