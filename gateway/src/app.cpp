@@ -274,35 +274,13 @@ void App::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_point a
   if (!via_proxy) {
     // Admission before a single byte is read, right here in the acceptor: a refused connection
     // costs no coroutine, no buffer, no timer (SPEC §1.1).
-    Outcome refused;
-    bool ok = true;
-    if (auto d = policy->admit(peer, SystemClock::now()); d.refused()) {
-      refused = Outcome{Phase::admission, d.refusal, d.reason};
-      ok = false;
-    } else {
-      const auto& s = lp.cfg.sources;
-      switch (services_->tracker.acquire(peer.address, s.max_connections,
-                                         s.per_source_max_connections)) {
-        case ConnectionTracker::Result::admitted:
-          slot = ConnectionSlot(&services_->tracker, peer.address);
-          break;
-        case ConnectionTracker::Result::too_many_total:
-          refused = Outcome{Phase::admission, OutcomeKind::too_many_connections, "global_limit"};
-          ok = false;
-          break;
-        case ConnectionTracker::Result::too_many_per_source:
-          refused = Outcome{Phase::admission, OutcomeKind::too_many_connections, "per_source_limit"};
-          ok = false;
-          break;
-      }
-    }
-    if (!ok) {
+    if (const auto refused = admit_source(*policy, *services_, peer, slot)) {
       // Close with RST (linger 0): no TIME_WAIT state kept for a refused peer.
       socket.set_option(asio::socket_base::linger(true, 0), ec);
       socket.close(ec);
-      lp.metrics->connections[static_cast<std::size_t>(refused.kind)]->Increment();
-      metrics_->refusal(lp.cfg.name, Phase::admission, refused.reason);
-      if (services_->refusal_log.admit(to_string(refused.kind), accepted)) {
+      lp.metrics->connections[static_cast<std::size_t>(refused->kind)]->Increment();
+      metrics_->refusal(lp.cfg.name, Phase::admission, refused->reason);
+      if (services_->refusal_log.admit(to_string(refused->kind), accepted)) {
         const auto src = ip_text(peer.address);
         log_event(spdlog::level::info, "connection",
                   {{"conn", next_session_id()},
@@ -312,8 +290,8 @@ void App::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_point a
                    {"src_port", peer.port},
                    {"listener", lp.cfg.name},
                    {"phase", "admission"},
-                   {"outcome", to_string(refused.kind)},
-                   {"reason", refused.reason},
+                   {"outcome", to_string(refused->kind)},
+                   {"reason", refused->reason},
                    {"bytes_in", 0u},
                    {"bytes_out", 0u}});
       } else {

@@ -202,7 +202,7 @@ awaitable<std::optional<Outcome>> Session::pipeline() {
   if (!admitted_) {
     // A trusted load balancer: the PROXY header names the real client, and admission runs on it.
     if (auto refused = co_await read_proxy_header(deadline)) co_return *refused;
-    if (auto refused = co_await admit()) co_return *refused;
+    if (auto refused = admit_source(*policy_, ctx_.services, peer_, slot_)) co_return *refused;
   }
 
   if (auto refused = co_await inspect(deadline)) co_return *refused;
@@ -284,22 +284,22 @@ awaitable<std::optional<Outcome>> Session::read_proxy_header(SteadyClock::time_p
   co_return std::nullopt;
 }
 
-awaitable<std::optional<Outcome>> Session::admit() {
-  const auto& s = listener_->cfg.sources;
-  if (auto d = policy_->admit(peer_, SystemClock::now()); d.refused()) {
-    co_return Outcome{Phase::admission, d.refusal, d.reason};
+std::optional<Outcome> admit_source(const Policy& policy, Services& services, const Peer& peer,
+                                    ConnectionSlot& slot) {
+  if (auto d = policy.admit(peer, SystemClock::now()); d.refused()) {
+    return Outcome{Phase::admission, d.refusal, d.reason};
   }
-  switch (ctx_.services.tracker.acquire(peer_.address, s.max_connections,
-                                        s.per_source_max_connections)) {
+  const auto& s = policy.listeners().at(peer.listener).cfg.sources;
+  switch (services.tracker.acquire(peer.address, s.max_connections, s.per_source_max_connections)) {
     case ConnectionTracker::Result::admitted:
-      slot_ = ConnectionSlot(&ctx_.services.tracker, peer_.address);
-      co_return std::nullopt;
+      slot = ConnectionSlot(&services.tracker, peer.address);
+      return std::nullopt;
     case ConnectionTracker::Result::too_many_total:
-      co_return Outcome{Phase::admission, OutcomeKind::too_many_connections, "global_limit"};
+      return Outcome{Phase::admission, OutcomeKind::too_many_connections, "global_limit"};
     case ConnectionTracker::Result::too_many_per_source:
-      co_return Outcome{Phase::admission, OutcomeKind::too_many_connections, "per_source_limit"};
+      return Outcome{Phase::admission, OutcomeKind::too_many_connections, "per_source_limit"};
   }
-  co_return std::nullopt;
+  return std::nullopt;
 }
 
 awaitable<std::optional<Outcome>> Session::inspect(SteadyClock::time_point deadline) {

@@ -35,7 +35,13 @@ std::string next_session_id();
 // Builds the Peer of an accepted socket.
 Peer peer_of(const tcp::endpoint& remote, std::size_t listener);
 std::string endpoint_text(const config::IpAddress& address, std::uint16_t port);
-std::string ip_text(const config::IpAddress& address);  // "192.0.2.1", "2001:db8::1"
+std::string ip_text(const config::IpAddress& address);
+
+// Admission, before a byte is read: the listener's filter chain, then a concurrency slot (kept
+// in `slot` when admitted). Used by the acceptor and, behind a trusted PROXY header, by the
+// session on the address the header carries.
+std::optional<Outcome> admit_source(const Policy& policy, Services& services, const Peer& peer,
+                                    ConnectionSlot& slot);  // "192.0.2.1", "2001:db8::1"
 
 class Session {
  public:
@@ -50,7 +56,6 @@ class Session {
  private:
   awaitable<std::optional<Outcome>> pipeline();  // nullopt: ready to relay
   awaitable<std::optional<Outcome>> read_proxy_header(SteadyClock::time_point deadline);
-  awaitable<std::optional<Outcome>> admit();
   awaitable<std::optional<Outcome>> inspect(SteadyClock::time_point deadline);
   awaitable<Outcome> refuse_with_reply(Phase phase, const Decision& d);
   awaitable<std::optional<Outcome>> connect_backend(const RoutePolicy& route);
