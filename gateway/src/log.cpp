@@ -4,49 +4,20 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <atomic>
 #include <cmath>
 #include <ctime>
 #include <vector>
 
+#include "rdpgate/protocol/json.hpp"
+
 namespace rdpgate::gateway {
 namespace {
 std::atomic<config::LogFormat> g_format{config::LogFormat::json};
 
-constexpr auto escape_table = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
-  t['"'] = t['\\'] = t[0x7f] = true;
-  return t;
-}();
-inline bool needs_escape(unsigned char c) noexcept { return escape_table[c]; }
-
-// Appends `s` JSON-escaped. Runs of plain characters are copied at once: the audit record is
-// written for every connection, so this is on the hot path.
-void append_escaped(std::string& out, std::string_view s) {
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (!needs_escape(c)) continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: {
-        static constexpr char hex[] = "0123456789abcdef";
-        const char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-        out.append(u, sizeof u);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-}
+using protocol::json::append_escaped;
+using protocol::json::needs_escape;
 
 template <class N>
 void append_number(std::string& out, N v) {
@@ -163,12 +134,7 @@ void render_into(std::string& out, std::string_view event, std::string_view leve
 }
 }  // namespace
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  append_escaped(out, s);
-  return out;
-}
+std::string json_escape(std::string_view s) { return protocol::json::escape(s); }
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
   std::string out;

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "rdpgate/protocol/first_flight.hpp"
+#include "rdpgate/protocol/json.hpp"
 #include "rdpgate/protocol/rdp.hpp"
 
 namespace rdpgate::protocol {
@@ -22,24 +23,7 @@ namespace {
 // as they are, for strings rdpgate decoded itself (the PCB blob).
 void append_string(std::string& out, std::string_view s, bool utf8 = false) {
   out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7F || (c >= 0x80 && !utf8)) {
-          std::array<char, 8> hex{};
-          std::snprintf(hex.data(), hex.size(), "\\u%04x", static_cast<unsigned>(c));
-          out += hex.data();
-        } else {
-          out += ch;
-        }
-    }
-  }
+  json::append_escaped(out, s, utf8 ? json::NonAscii::keep : json::NonAscii::escape);
   out += '"';
 }
 
