@@ -7,6 +7,7 @@
 #include <array>
 
 #include "rdpgate/protocol/byte_reader.hpp"
+#include "rdpgate/protocol/proxy_protocol.hpp"
 
 namespace rdpgate::protocol {
 
@@ -99,6 +100,24 @@ ParseResult<FirstBytes> classify(std::span<const std::byte> bytes, const Limits&
     if (answer.verdict == Verdict::more) return NeedMore{answer.needed};
   }
   return Complete<FirstBytes>{FirstBytes::other, 0};
+}
+
+bool starts_tls_record(std::span<const std::byte> bytes) noexcept {
+  return !bytes.empty() && bytes[0] == std::byte{0x16};
+}
+
+bool starts_with_proxy_signature(std::span<const std::byte> bytes) noexcept {
+  // Compares the bytes present with the start of a signature: a prefix of it, or the whole.
+  const auto starts = [&](const auto& signature) noexcept {
+    const std::size_t n = std::min(bytes.size(), signature.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::to_integer<std::uint8_t>(bytes[i]) != static_cast<std::uint8_t>(signature[i])) {
+        return false;
+      }
+    }
+    return n > 0;
+  };
+  return starts(proxy_v1_prefix) || starts(proxy_v2_signature);
 }
 
 }  // namespace rdpgate::protocol

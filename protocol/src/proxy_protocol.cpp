@@ -12,9 +12,8 @@ namespace rdpgate::protocol {
 
 namespace {
 
-constexpr std::array<std::uint8_t, 12> v2_signature{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
-constexpr std::string_view v1_prefix = "PROXY ";
+constexpr const auto& v2_signature = proxy_v2_signature;
+constexpr std::string_view v1_prefix = proxy_v1_prefix;
 constexpr std::size_t v1_max_line = 107;  // "PROXY TCP6 " + 2 * 39 + 2 * 5 + 3 spaces + CRLF
 constexpr std::size_t v2_header_size = 12 + 1 + 1 + 2;  // signature + ver/cmd + family + length
 constexpr std::size_t v2_max_payload = 536;             // 2 * 108 (AF_UNIX) + TLVs, per §2.2

@@ -87,5 +87,49 @@ TEST(Classify, Names) {
   EXPECT_EQ(first_bytes_name(FirstBytes::other), "other");
 }
 
+TEST(StartsTlsRecord, FirstByteDecides) {
+  EXPECT_FALSE(starts_tls_record({}));
+  EXPECT_TRUE(starts_tls_record(hex("16")));
+  EXPECT_TRUE(starts_tls_record(hex("16 03 01 02 00 01")));
+  // Decided on the first byte alone: a later byte does not make it anything else.
+  EXPECT_TRUE(starts_tls_record(hex("16 02")));
+  EXPECT_TRUE(starts_tls_record(hex("16 03 00 00 00 00 00 00 02 00 00 00")));
+  for (unsigned b = 0; b < 256; ++b) {
+    if (b == 0x16) continue;
+    EXPECT_FALSE(starts_tls_record(Bytes{std::byte(b), std::byte{0x03}, std::byte{0x01}})) << b;
+  }
+}
+
+TEST(StartsWithProxySignature, EveryPrefixAndOneWrongByte) {
+  EXPECT_FALSE(starts_with_proxy_signature({}));
+  const Bytes v1 = ascii("PROXY ");
+  const Bytes v2 = hex("0d 0a 0d 0a 00 0d 0a 51 55 49 54 0a");
+  for (const auto& signature : {v1, v2}) {
+    for (std::size_t n = 1; n <= signature.size(); ++n) {
+      SCOPED_TRACE(testing::Message() << "prefix " << n << " of a " << signature.size()
+                                      << "-byte signature");
+      const Bytes prefix(signature.begin(), signature.begin() + static_cast<std::ptrdiff_t>(n));
+      EXPECT_TRUE(starts_with_proxy_signature(prefix));
+      // One wrong byte anywhere in the prefix rules it out.
+      for (std::size_t i = 0; i < n; ++i) {
+        Bytes wrong = prefix;
+        wrong[i] ^= std::byte{0x20};
+        EXPECT_FALSE(starts_with_proxy_signature(wrong)) << "byte " << i;
+      }
+    }
+    // A whole signature followed by anything.
+    EXPECT_TRUE(starts_with_proxy_signature(concat({signature, hex("21 11 00 0c ff")})));
+  }
+  EXPECT_TRUE(starts_with_proxy_signature(ascii("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n")));
+  // All 12 bytes of the v2 signature count, not just the first 8 (haproxy proxy-protocol.txt).
+  EXPECT_FALSE(starts_with_proxy_signature(hex("0d 0a 0d 0a 00 0d 0a 51 00 00 00 00 21")));
+  EXPECT_FALSE(starts_with_proxy_signature(hex("0d 0a 0d 0a 00 0d 0a 51 55 49 54 0b")));
+  // RDP and the other first flights are not PROXY headers.
+  EXPECT_FALSE(starts_with_proxy_signature(hex("03 00 00 13 0e e0")));
+  EXPECT_FALSE(starts_with_proxy_signature(ascii("PROXz")));
+  EXPECT_FALSE(starts_with_proxy_signature(ascii("GET / HTTP/1.1")));
+  EXPECT_FALSE(starts_with_proxy_signature(hex("16 03 01")));
+}
+
 }  // namespace
 }  // namespace rdpgate::protocol::test

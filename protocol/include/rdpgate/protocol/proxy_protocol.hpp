@@ -6,10 +6,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "rdpgate/protocol/parse_result.hpp"
 
 namespace rdpgate::protocol {
+
+// The start of a v1 header (§2.1) and the 12-byte v2 signature (§2.2).
+inline constexpr std::string_view proxy_v1_prefix = "PROXY ";
+inline constexpr std::array<std::uint8_t, 12> proxy_v2_signature{
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 struct ProxyHeader {
   bool local = false;  // v2 LOCAL command or v1 "UNKNOWN": use the real peer address
