@@ -16,6 +16,7 @@
 
 #include "rdpgate/protocol/classify.hpp"
 #include "rdpgate/protocol/first_flight.hpp"
+#include "rdpgate/protocol/forward.hpp"
 #include "rdpgate/protocol/inspect.hpp"
 #include "rdpgate/protocol/pcb.hpp"
 #include "rdpgate/protocol/proxy_protocol.hpp"
@@ -84,8 +85,24 @@ void replay(const std::vector<char>& content, const std::string& name) {
   }
   expect_consistent(peek_client_hello(bytes, limits), size, size, name + " tls");
   expect_consistent(parse_proxy_header(bytes), size, size, name + " proxy");
-  expect_consistent(parse_first_flight(bytes, limits), size, std::max(size, limits.max_total),
-                    name + " first flight");
+  const auto flight = parse_first_flight(bytes, limits);
+  expect_consistent(flight, size, std::max(size, limits.max_total), name + " first flight");
+  if (const auto* f = std::get_if<Complete<FirstFlight>>(&flight)) {
+    // The gateway's own edit always fits the flight it was derived from.
+    for (const bool drop : {false, true}) {
+      FlightEdit edit{f->pdu.preconnection_size, drop, 0, 0};
+      if (f->pdu.request && f->pdu.request->token_size != 0) {
+        edit.token_offset = f->pdu.preconnection_size + f->pdu.request->token_offset;
+        edit.token_size = f->pdu.request->token_size;
+      }
+      const auto out = forward_first_flight(bytes, f->consumed, edit);
+      EXPECT_TRUE(out) << name << " forward";
+      if (out) {
+        EXPECT_EQ(out->size(), size - (drop ? edit.preconnection_size : 0) - edit.token_size)
+            << name << " forward";
+      }
+    }
+  }
   const auto report = inspect_first_bytes(bytes, limits);
   EXPECT_FALSE(report.json.empty()) << name;
   const std::string_view text{content.data(), size};
