@@ -20,5 +20,6 @@ Modules:
 - metrics: the Prometheus text format parser;
 - net: free_port() (bind port 0), wait_port(), exact reads; wait: wait_until(), poll();
 - procs: child processes in their own session, stopped by pid (also at interpreter exit);
+- peers: real RDP programs (Xvfb, freerdp-shadow-cli, xrdp, xfreerdp) and a recording relay;
 - checks: exit statuses for ctest (0, 1, 77 skipped), the unittest and named-check runners;
 """
