@@ -22,4 +22,5 @@ Modules:
 - procs: child processes in their own session, stopped by pid (also at interpreter exit);
 - peers: real RDP programs (Xvfb, freerdp-shadow-cli, xrdp, xfreerdp) and a recording relay;
 - checks: exit statuses for ctest (0, 1, 77 skipped), the unittest and named-check runners;
+- dupcheck: the check that no run of lines is copied between the suites' Python files.
 """
