@@ -20,7 +20,7 @@ import access_lib as lib
 
 class BruteForce(lib.AccessTestCase):
     def setUp(self):
-        self.backend = lib.Backend(mode="fail")
+        self.backend = lib.FakeBackend(mode="fail")
         self.addCleanup(self.backend.close)
 
     def gateway(self, bruteforce: str):

@@ -14,15 +14,14 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 
 import access_lib as lib
-from access_lib import peers
+from support.net import free_port
 
 
 class Durability(lib.AccessTestCase):
     def setUp(self):
-        self.backend = lib.Backend()
+        self.backend = lib.FakeBackend()
         self.addCleanup(self.backend.close)
         self.state = tempfile.mkdtemp(prefix="rdpgate-access-state-")
         self.addCleanup(shutil.rmtree, self.state, True)
@@ -78,7 +77,7 @@ class Cli(lib.AccessTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.backend = lib.Backend()
+        cls.backend = lib.FakeBackend()
         cls.addClassCleanup(cls.backend.close)
 
     def setUp(self):
@@ -132,9 +131,7 @@ class Cli(lib.AccessTestCase):
         wrong = self.cli("ban", "list", token="not-the-token")
         self.assertEqual(wrong.returncode, 1, wrong.stderr)
         self.assertIn("401", wrong.stderr)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            closed_port = s.getsockname()[1]
+        closed_port = free_port()
         unreachable = lib.cli(None, "ban", "list", "--admin", f"127.0.0.1:{closed_port}")
         self.assertEqual(unreachable.returncode, 1, unreachable.stderr)
         self.assertIn("unreachable", unreachable.stderr)
@@ -170,9 +167,9 @@ class Cli(lib.AccessTestCase):
         self.addCleanup(sock.close)
         local_port = sock.getsockname()[1]
         sock.sendall(lib.connection_request("kiluser"))
-        self.assertEqual(lib._recv_exactly(sock, len(lib.CONFIRM_HYBRID), 5), lib.CONFIRM_HYBRID)
+        self.assertEqual(lib.recv_exactly(sock, len(lib.CONFIRM_HYBRID), 5), lib.CONFIRM_HYBRID)
         sock.sendall(b"hello")
-        self.assertEqual(lib._recv_exactly(sock, 5, 5), b"hello")
+        self.assertEqual(lib.recv_exactly(sock, 5, 5), b"hello")
 
         sessions = self.assert_ok(self.cli("session", "list"))
         mine = [s for s in sessions if s["source"] == f"127.0.0.1:{local_port}"]

@@ -17,9 +17,9 @@ import access_lib as lib
 
 class Jit(lib.AccessTestCase):
     def setUp(self):
-        self.main = lib.Backend()
+        self.main = lib.FakeBackend()
         self.addCleanup(self.main.close)
-        self.fin = lib.Backend()
+        self.fin = lib.FakeBackend()
         self.addCleanup(self.fin.close)
         listeners = (lib.listener("jit", "main", "    mode: jit\n")
                      + lib.listener("open", "main"))
@@ -44,7 +44,7 @@ class Jit(lib.AccessTestCase):
         self.assertEqual((record["phase"], record["outcome"], record["reason"]),
                          (phase, "denied_source", "no_grant"), record)
 
-    def assert_relayed(self, listener: str, src: str, backend: lib.Backend,
+    def assert_relayed(self, listener: str, src: str, backend: lib.FakeBackend,
                        user: str = "alice") -> dict:
         before = backend.count()
         a, record = self.attempt(listener, src, user)

@@ -2,19 +2,17 @@
 """An unusable state directory (a regular file where the directory should be): rdpgate logs
 `state_unavailable` with the path, still starts and relays, and bans still apply (in memory)."""
 
-import contextlib
-import json
 import os
 import shutil
 import tempfile
-import time
 
 import access_lib as lib
+from support.wait import poll
 
 
 class UnwritableState(lib.AccessTestCase):
     def test_state_path_is_a_regular_file(self):
-        backend = lib.Backend()
+        backend = lib.FakeBackend()
         self.addCleanup(backend.close)
         tmp = tempfile.mkdtemp(prefix="rdpgate-access-")
         self.addCleanup(shutil.rmtree, tmp, True)
@@ -23,16 +21,8 @@ class UnwritableState(lib.AccessTestCase):
             f.write("not a directory\n")
         gw = lib.start_gateway(self, lib.config(lib.listener("main", "main"),
                                                 lib.route("main", backend), state=state))
-        unavailable = []
-        deadline = time.monotonic() + 5
-        while not unavailable and time.monotonic() < deadline:
-            time.sleep(0.02)  # stderr is read by a thread of its own
-            for line in list(gw.stderr_lines):
-                with contextlib.suppress(ValueError):
-                    event = json.loads(line) if line.startswith("{") else {}
-                    if event.get("event") == "state_unavailable":
-                        unavailable.append(event)
-        self.assertEqual(len(unavailable), 1, gw.stderr_text())
+        unavailable = poll(lambda: gw.events("state_unavailable"), 5, interval=0.02)
+        self.assertEqual(len(unavailable), 1, gw.log_tail())
         self.assertEqual(unavailable[0].get("path"), state, unavailable)
         self.assertTrue(unavailable[0].get("error"), unavailable)
 

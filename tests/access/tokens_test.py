@@ -28,7 +28,8 @@ import time
 import unittest
 
 import access_lib as lib
-from access_lib import peers
+from support import peers
+from support.gateway import yaml_quote
 
 REQUEST = lib.connection_request("tokenuser")
 
@@ -44,7 +45,7 @@ def make_keys(directory: str) -> str:
                    capture_output=True, timeout=30)
     subprocess.run(["openssl", "pkey", "-in", ed_key, "-pubout", "-out", ed_pub], check=True,
                    capture_output=True, timeout=30)
-    q = peers.yaml_quote
+    q = yaml_quote
     # No clock skew: the expiry test need not wait the default 30 s.
     return ("tokens:\n"
             "  clock_skew: 0s\n"
@@ -79,9 +80,9 @@ class Tokens(lib.AccessTestCase):
         cls.tokens_yaml = make_keys(cls.keys)
 
     def setUp(self):
-        self.a = lib.Backend()
+        self.a = lib.FakeBackend()
         self.addCleanup(self.a.close)
-        self.b = lib.Backend()
+        self.b = lib.FakeBackend()
         self.addCleanup(self.b.close)
         listeners = lib.listener("la", "a") + lib.listener("lb", "b")
         routes = lib.route("a", self.a) + lib.route("b", self.b, "    require_token: true\n")
@@ -95,7 +96,7 @@ class Tokens(lib.AccessTestCase):
         attempt = lib.connect(self.gw.port(listener), flight)
         return attempt, lib.audit_of(self.gw, attempt)
 
-    def assert_routed(self, listener: str, flight: bytes, backend: lib.Backend, route: str,
+    def assert_routed(self, listener: str, flight: bytes, backend: lib.FakeBackend, route: str,
                       expected_at_backend: bytes) -> dict:
         before = (self.a.count(), self.b.count())
         attempt, record = self.send(listener, flight)
@@ -239,7 +240,7 @@ class RealPeers(lib.AccessTestCase):
 
         token = issue(gw.config_path, "shadow", "--key", "ed", "--ttl", "5m")
         result = client.run(gw.port("nla"), extra=[f"/pcb:{token}"])
-        self.assertTrue(result.succeeded, f"{result.describe()}\n{gw.stderr_text()}\n{shadow.log()}")
+        self.assertTrue(result.succeeded, f"{result.describe()}\n{gw.log_tail()}\n{shadow.log()}")
         self.assertEqual(result.negotiated, "NLA", result.describe())
         record = gw.wait_audit(1, 10)[-1]
         self.assertEqual((record["outcome"], record["route"], record["selected"]),

@@ -7,18 +7,16 @@ unknown-user attempts it records: session duration from connect to the first clo
 server->client and client->server, and which side closed first. Prints min/median/max per kind
 as a Markdown table (and the raw samples with --json).
 
-    python3 tests/e2e/calibrate_auth.py --count 10
+    PYTHONPATH=tests python3 tests/e2e/calibrate_auth.py --count 10
 """
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import peers  # noqa: E402
+from support import env, peers
 
 KINDS = {
     "right password": dict(user=peers.USER, password=peers.PASSWORD),
@@ -84,7 +82,7 @@ def main() -> int:
     reason = peers.skip_reason(peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS)
     if reason:
         print(reason, file=sys.stderr)
-        return peers.SKIP_EXIT_CODE
+        return env.SKIP_EXIT_CODE
     samples = measure(args.count)
     if args.json:
         print(json.dumps(samples, indent=1))

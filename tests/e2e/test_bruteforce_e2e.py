@@ -8,52 +8,37 @@ Skipped while the gateway has no admin API for bans.
 """
 
 import json
-import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import peers  # noqa: E402
+from support import checks, peers
 
-_SKIP = peers.skip_reason(peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS)
 MAX_FAILURES = 3
 
 
-@unittest.skipIf(_SKIP, _SKIP or "")
-class BruteforceEndToEnd(unittest.TestCase):
+class BruteforceEndToEnd(peers.PeersTestCase):
+    PROGRAMS = peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS
+
     @classmethod
     def setUpClass(cls):
-        reason = peers.gateway_unavailable()
-        if reason:
-            raise unittest.SkipTest(reason)
-        cls.xvfb = peers.Xvfb().start()
-        cls.addClassCleanup(cls.xvfb.stop)
-        cls.shadow = peers.ShadowServer(cls.xvfb.display, mode="nla").start()
-        cls.addClassCleanup(cls.shadow.stop)
-        cls.relay = peers.RecordingRelay(cls.shadow.port).start()
-        cls.addClassCleanup(cls.relay.stop)
+        super().setUpClass()
+        cls.shadow = cls.started(peers.ShadowServer(cls.xvfb.display, mode="nla"))
+        cls.relay = cls.started(peers.RecordingRelay(cls.shadow.port))
         listeners = ('  - name: public\n'
                      '    address: "127.0.0.1:0"\n'
                      '    route: shadow\n')
         routes = ('  - name: shadow\n'
                   f'    backends: ["127.0.0.1:{cls.relay.port}"]\n')
-        bruteforce = (f"bruteforce: {{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES},"
-                      f" ban_time: 10m, inference: {peers.INFERENCE_YAML}}}\n")
-        cls.gw = peers.Gateway(peers.find_rdpgate(),
-                               peers.gateway_yaml(listeners, routes, bruteforce),
-                               env={"RDPGATE_ADMIN_TOKEN": peers.ADMIN_TOKEN})
+        bruteforce = (f"{{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES},"
+                      f" ban_time: 10m, inference: {peers.INFERENCE_YAML}}}")
+        cls.gw = peers.rdpgate(listeners, routes, bruteforce)
         cls.addClassCleanup(cls.gw.cleanup)
-        try:
-            cls.gw.start(expected_listeners=1)
-        except TimeoutError:
-            if cls.gw.listeners and cls.gw.admin is None:
-                raise unittest.SkipTest("rdpgate serves no admin API yet (no `admin` line)")
-            raise
+        cls.gw.start(listeners=1)
+        if cls.gw.admin_address is None:
+            raise unittest.SkipTest("rdpgate serves no admin API yet (no `admin` line)")
         status, _ = cls.gw.http("GET", "/v1/bans", token=peers.ADMIN_TOKEN)
         if status == 404:
             raise unittest.SkipTest("rdpgate's admin API has no /v1/bans yet")
-        cls.client = peers.Client(cls.xvfb.display)
-        cls.addClassCleanup(cls.client.close)
 
     def connect(self, **kwargs):
         before = len(self.gw.audit())
@@ -77,11 +62,11 @@ class BruteforceEndToEnd(unittest.TestCase):
             result, records = self.connect(password=peers.WRONG_PASSWORD)
             self.assertFalse(result.auth_only_ok, result.describe())
             self.assertEqual([r["outcome"] for r in records], ["auth_failed"],
-                             f"attempt {attempt}: {records}\n{self.gw.stderr_text()}")
+                             f"attempt {attempt}: {records}\n{self.gw.log_tail()}")
         self.assertEqual(self.relay.accepted, MAX_FAILURES)
-        self.assertEqual(self.gw.wait_metric("rdpgate_auth_failures_total", None, MAX_FAILURES),
+        self.assertEqual(self.gw.wait_metric("rdpgate_auth_failures_total", MAX_FAILURES),
                          MAX_FAILURES)
-        self.assertEqual(self.gw.wait_metric("rdpgate_bans_active", None, 1), 1)
+        self.assertEqual(self.gw.wait_metric("rdpgate_bans_active", 1), 1)
 
         # Banned: even the right password is refused at admission, before any byte is read.
         result, records = self.connect()
@@ -109,12 +94,12 @@ class BruteforceEndToEnd(unittest.TestCase):
         status, body = self.gw.http("DELETE", "/v1/bans/127.0.0.1_32", token=peers.ADMIN_TOKEN)
         self.assertEqual(status, 200, body)
         self.assertEqual(self.bans(), [])
-        self.assertEqual(self.gw.wait_metric("rdpgate_bans_active", None, 0), 0)
+        self.assertEqual(self.gw.wait_metric("rdpgate_bans_active", 0), 0)
         result, records = self.connect()
-        self.assertTrue(result.succeeded, f"{result.describe()}\n{self.gw.stderr_text()}")
+        self.assertTrue(result.succeeded, f"{result.describe()}\n{self.gw.log_tail()}")
         self.assertEqual([r["outcome"] for r in records], ["completed"], records)
         self.assertEqual(self.relay.accepted, MAX_FAILURES + 1)
 
 
 if __name__ == "__main__":
-    sys.exit(peers.main())
+    sys.exit(checks.unittest_main())

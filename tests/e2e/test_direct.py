@@ -2,30 +2,21 @@
 """Sanity checks of the real peers without rdpgate: if these fail, the machine (not rdpgate) is
 the problem, and the gateway end-to-end tests cannot say anything."""
 
-import os
 import sys
-import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import peers  # noqa: E402
-
-_SKIP = peers.skip_reason(peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS + peers.XRDP_PROGRAMS)
+from support import checks, peers
 
 
-@unittest.skipIf(_SKIP, _SKIP or "")
-class DirectPeers(unittest.TestCase):
+class DirectPeers(peers.PeersTestCase):
+    PROGRAMS = peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS + peers.XRDP_PROGRAMS
+    NEEDS_RDPGATE = False
+
     @classmethod
     def setUpClass(cls):
-        cls.xvfb = peers.Xvfb().start()
-        cls.addClassCleanup(cls.xvfb.stop)
-        cls.shadow_nla = peers.ShadowServer(cls.xvfb.display, mode="nla").start()
-        cls.addClassCleanup(cls.shadow_nla.stop)
-        cls.shadow_any = peers.ShadowServer(cls.xvfb.display, mode="any").start()
-        cls.addClassCleanup(cls.shadow_any.stop)
-        cls.xrdp = peers.XrdpServer(security_layer="tls").start()
-        cls.addClassCleanup(cls.xrdp.stop)
-        cls.client = peers.Client(cls.xvfb.display)
-        cls.addClassCleanup(cls.client.close)
+        super().setUpClass()
+        cls.shadow_nla = cls.started(peers.ShadowServer(cls.xvfb.display, mode="nla"))
+        cls.shadow_any = cls.started(peers.ShadowServer(cls.xvfb.display, mode="any"))
+        cls.xrdp = cls.started(peers.XrdpServer(security_layer="tls"))
 
     def test_shadow_nla_right_password_succeeds(self):
         r = self.client.run(self.shadow_nla.port)
@@ -70,4 +61,4 @@ class DirectPeers(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(peers.main())
+    sys.exit(checks.unittest_main())

@@ -13,41 +13,28 @@
 """
 
 import json
-import os
 import sys
-import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import peers  # noqa: E402
-
-_SKIP = peers.skip_reason(peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS + peers.XRDP_PROGRAMS)
-
+from support import checks, peers
 
 def _protocols(value) -> str:
     """`requested` may be written as a list, a string or a number: normalise for `in` checks."""
     return json.dumps(value).lower()
 
 
-@unittest.skipIf(_SKIP, _SKIP or "")
-class GatewayEndToEnd(unittest.TestCase):
+class GatewayEndToEnd(peers.PeersTestCase):
+    PROGRAMS = peers.REQUIRED_PROGRAMS + peers.SHADOW_PROGRAMS + peers.XRDP_PROGRAMS
+
     @classmethod
     def setUpClass(cls):
-        reason = peers.gateway_unavailable()
-        if reason:
-            raise unittest.SkipTest(reason)
-        cls.xvfb = peers.Xvfb().start()
-        cls.addClassCleanup(cls.xvfb.stop)
+        super().setUpClass()
         # `+sec-nla`: shadow itself would accept TLS and standard RDP, so a `/sec:tls` or
         # `/sec:rdp` client that fails here was refused by rdpgate, not by the backend.
-        cls.shadow = peers.ShadowServer(cls.xvfb.display, mode="any").start()
-        cls.addClassCleanup(cls.shadow.stop)
-        cls.xrdp = peers.XrdpServer(security_layer="negotiate").start()
-        cls.addClassCleanup(cls.xrdp.stop)
+        cls.shadow = cls.started(peers.ShadowServer(cls.xvfb.display, mode="any"))
+        cls.xrdp = cls.started(peers.XrdpServer(security_layer="negotiate"))
         # Every backend is reached only through a relay that records each connection.
-        cls.shadow_relay = peers.RecordingRelay(cls.shadow.port).start()
-        cls.addClassCleanup(cls.shadow_relay.stop)
-        cls.xrdp_relay = peers.RecordingRelay(cls.xrdp.port).start()
-        cls.addClassCleanup(cls.xrdp_relay.stop)
+        cls.shadow_relay = cls.started(peers.RecordingRelay(cls.shadow.port))
+        cls.xrdp_relay = cls.started(peers.RecordingRelay(cls.xrdp.port))
         listeners = (
             '  - name: nla\n'
             '    address: "127.0.0.1:0"\n'
@@ -63,15 +50,10 @@ class GatewayEndToEnd(unittest.TestCase):
             f'    backends: ["127.0.0.1:{cls.xrdp_relay.port}"]\n')
         # Inference on with the thresholds measured by calibrate_auth.py (docs/e2e.md); bans out
         # of reach: the wrong-password test must not ban 127.0.0.1.
-        bruteforce = ("bruteforce: {enabled: true, max_failures: 1000, "
-                      f"inference: {peers.INFERENCE_YAML}}}\n")
-        cls.gw = peers.Gateway(peers.find_rdpgate(),
-                               peers.gateway_yaml(listeners, routes, bruteforce),
-                               env={"RDPGATE_ADMIN_TOKEN": peers.ADMIN_TOKEN})
+        bruteforce = f"{{enabled: true, max_failures: 1000, inference: {peers.INFERENCE_YAML}}}"
+        cls.gw = peers.rdpgate(listeners, routes, bruteforce)
         cls.addClassCleanup(cls.gw.cleanup)
-        cls.gw.start(expected_listeners=2)
-        cls.client = peers.Client(cls.xvfb.display)
-        cls.addClassCleanup(cls.client.close)
+        cls.gw.start(listeners=2)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -87,7 +69,7 @@ class GatewayEndToEnd(unittest.TestCase):
         return records[0]
 
     def context(self, result) -> str:
-        return f"{result.describe()}\nrdpgate stderr:\n{self.gw.stderr_text()}"
+        return f"{result.describe()}\nrdpgate stderr:\n{self.gw.log_tail()}"
 
     # -- happy paths -----------------------------------------------------------------------
 
@@ -182,7 +164,7 @@ class GatewayEndToEnd(unittest.TestCase):
         record = self.assert_one_record(records, result)
         self.assertEqual(record["outcome"], "auth_failed", record)
         self.assertEqual(record["selected"], "hybrid", record)
-        self.assertEqual(self.gw.wait_metric("rdpgate_auth_failures_total", None, failures + 1),
+        self.assertEqual(self.gw.wait_metric("rdpgate_auth_failures_total", failures + 1),
                          failures + 1)
 
     # -- metrics ---------------------------------------------------------------------------
@@ -211,8 +193,8 @@ class GatewayEndToEnd(unittest.TestCase):
         # A clean SIGTERM drain exits 0 (SPEC §8); checked here so every test shares one gateway.
         code = cls.gw.stop()
         if code != 0:
-            raise AssertionError(f"rdpgate exited {code} after SIGTERM\n{cls.gw.stderr_text()}")
+            raise AssertionError(f"rdpgate exited {code} after SIGTERM\n{cls.gw.log_tail()}")
 
 
 if __name__ == "__main__":
-    sys.exit(peers.main())
+    sys.exit(checks.unittest_main())

@@ -5,24 +5,30 @@ rate-limited refusal logging under a flood.
 
 Usage: obs_test.py CHECK   (CHECK: counts, promtool-metrics, labels, prometheus, flood)
 Exit status: 0 passed, 1 failed, 77 skipped (a tool or the rdpgate binary is missing).
-Needs: RDPGATE_BIN (the rdpgate binary); optional RDPGATE_VECTORS_DIR.
+Needs: RDPGATE_BIN (the rdpgate binary), tests/ on PYTHONPATH; optional RDPGATE_VECTORS_DIR.
 """
 
 import collections
 import ipaddress
 import json
 import re
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import obslib as ob  # noqa: E402
-from obslib import Fail, Skip  # noqa: E402
+from support import checks, gateway, procs, rdp
+from support.backend import FakeBackend
+from support.checks import Fail, need_rdpgate, need_tool
+from support.metrics import by_labels, label_pairs, value
+from support.net import free_port, read_until_closed, recv_exactly
+from support.rdp import PROTO_HYBRID, PROTO_SSL, connection_request
+from support.wait import poll
 
 OUTCOMES = ["completed", "denied_source", "banned", "rate_limited", "too_many_connections",
             "not_rdp", "malformed", "inspect_timeout", "protocol_not_allowed", "username_denied",
@@ -38,24 +44,25 @@ def note(msg):
     print(msg, flush=True)
 
 
-def standard_config(tmp, backend, dead_port, user_prefix="obs", extra=""):
+def obs_config(listeners, routes, extra="", **sections):
+    """A complete config for these checks: metrics on an OS-chosen loopback port, no admin API,
+    JSON logs on stderr, a 2 s drain."""
+    return gateway.config(listeners, routes, extra, admin='{address: ""}',
+                          shutdown="{drain_timeout: 2s}", **sections)
+
+
+def standard_config(backend, dead_port, user_prefix="obs", extra=""):
     """Two listeners: `public` (no default route; routes chosen by username) and `limited`
     (route `echo`, per-source rate 1/min with burst 2). 127.0.0.2 is on the deny list."""
-    return ob.gateway_yaml(tmp, f"""\
-listeners:
+    listeners = """\
   - name: public
     address: "127.0.0.1:0"
   - name: limited
     address: "127.0.0.1:0"
     route: echo
-    sources: {{per_source: {{rate: "1/min", burst: 2}}}}
-sources:
-  deny: ["127.0.0.2/32"]
-  per_source: {{rate: "0/s", max_connections: 0}}
-inspection:
-  timeout: 1s
-  usernames: {{deny: ["administrator", "*denied"]}}
-routes:
+    sources: {per_source: {rate: "1/min", burst: 2}}
+"""
+    routes = f"""\
   - name: echo
     match: {{username: "{user_prefix}*"}}
     backends: ["{backend}"]
@@ -63,9 +70,72 @@ routes:
     match: {{username: "dead*"}}
     backends: ["127.0.0.1:{dead_port}"]
     connect_timeout: 1s
-session: {{idle_timeout: 30s}}
-bruteforce: {{enabled: false}}
-{extra}""")
+"""
+    sources = '\n  deny: ["127.0.0.2/32"]\n  per_source: {rate: "0/s", max_connections: 0}'
+    inspection = '\n  timeout: 1s\n  usernames: {deny: ["administrator", "*denied"]}'
+    return obs_config(listeners, routes, extra, sources=sources, inspection=inspection,
+                      session="{idle_timeout: 30s}")
+
+
+def start_gateway(config, tmp, listeners=2, env=None):
+    need_rdpgate()
+    return gateway.Gateway(config, str(tmp), env_vars=env).start(listeners=listeners)
+
+
+def temp_dir(prefix):
+    return tempfile.TemporaryDirectory(prefix=f"rdpgate-{prefix}-")
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+def connect(port, source="127.0.0.1", timeout=5):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def send_and_close(port, data, source="127.0.0.1", half_close=True):
+    """Sends `data` (a refusal case), half-closes, reads the answer until rdpgate closes."""
+    try:
+        s = connect(port, source)
+    except ConnectionResetError:
+        return b""  # refused at admission: on loopback the reset can beat connect()'s return
+    with s:
+        try:
+            if data:
+                s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:
+            return b""  # refused at admission: reset before or while sending
+        return read_until_closed(s)
+
+
+def relay_session(port, request, payload):
+    """A relayed session through rdpgate to FakeBackend: request, the Confirm back, `payload`
+    echoed back byte for byte, then a clean half-close from the client."""
+    with connect(port, timeout=10) as s:
+        s.sendall(request)
+        confirm = recv_exactly(s, 19, 10)
+        if confirm != rdp.CONFIRM_HYBRID:
+            raise Fail(f"unexpected confirm {confirm.hex()}")
+        received = bytearray()
+        sender = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
+        sender.start()
+        while len(received) < len(payload):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        sender.join(timeout=10)
+        if bytes(received) != payload:
+            raise Fail(f"echo differs: sent {len(payload)} bytes, got {len(received)} back")
+        s.shutdown(socket.SHUT_WR)
+        rest = read_until_closed(s)
+        if rest:
+            raise Fail(f"{len(rest)} unexpected bytes after the echo")
 
 
 class Traffic:
@@ -93,15 +163,15 @@ class Traffic:
         self.inspection_bytes[listener] += inspected
 
     def _request(self, user, requested):
-        self.requested["ssl"] += bool(requested & ob.PROTO_SSL)
-        self.requested["hybrid"] += bool(requested & ob.PROTO_HYBRID)
-        return ob.connection_request(user, requested)
+        self.requested["ssl"] += bool(requested & PROTO_SSL)
+        self.requested["hybrid"] += bool(requested & PROTO_HYBRID)
+        return connection_request(user, requested)
 
     def relay(self, payloads=PAYLOADS, prefix=b""):
         for size in payloads:
-            request = self._request(self.user, ob.PROTO_SSL | ob.PROTO_HYBRID)
+            request = self._request(self.user, PROTO_SSL | PROTO_HYBRID)
             payload = bytes((i * 7 + size) & 0xFF for i in range(size))
-            ob.relay_session(self.public, prefix + request, payload)
+            relay_session(self.public, prefix + request, payload)
             self.connections[("public", "completed")] += 1
             self.c2s += len(request) + size
             self.s2c += 19 + size
@@ -113,34 +183,34 @@ class Traffic:
         slow = threading.Thread(target=self._inspect_timeout, daemon=True)
         slow.start()
         for _ in range(4):  # deny list, from a source bound to 127.0.0.2
-            ob.send_and_close(self.public, HTTP_PROBE, source="127.0.0.2")
+            send_and_close(self.public, HTTP_PROBE, source="127.0.0.2")
             self._refused("public", "denied_source", "admission", "deny_list")
         for _ in range(2):
-            ob.send_and_close(self.public, HTTP_PROBE)
+            send_and_close(self.public, HTTP_PROBE)
             self._refused("public", "not_rdp", "inspection", "not_rdp_http", len(HTTP_PROBE))
         for _ in range(2):
-            ob.send_and_close(self.public, BAD_TPKT)
+            send_and_close(self.public, BAD_TPKT)
             self._refused("public", "malformed", "inspection", "bad_tpkt_length", len(BAD_TPKT))
         for _ in range(2):  # TLS only: rdpgate answers HYBRID_REQUIRED_BY_SERVER itself
-            req = self._request(self.user, ob.PROTO_SSL)
-            reply = ob.send_and_close(self.public, req)
+            req = self._request(self.user, PROTO_SSL)
+            reply = send_and_close(self.public, req)
             if len(reply) != 19 or reply[11] != 0x03 or reply[15] != 0x05:
                 raise Fail(f"expected an RDP_NEG_FAILURE HYBRID_REQUIRED_BY_SERVER, got {reply.hex()}")
             self._refused("public", "protocol_not_allowed", "policy", "protocol_not_offered",
                           len(req))
-        req = self._request(self.denied_user, ob.PROTO_SSL | ob.PROTO_HYBRID)
-        ob.send_and_close(self.public, req)
+        req = self._request(self.denied_user, PROTO_SSL | PROTO_HYBRID)
+        send_and_close(self.public, req)
         self._refused("public", "username_denied", "policy", "deny", len(req))
-        req = self._request(self.nomatch_user, ob.PROTO_SSL | ob.PROTO_HYBRID)
-        ob.send_and_close(self.public, req)
+        req = self._request(self.nomatch_user, PROTO_SSL | PROTO_HYBRID)
+        send_and_close(self.public, req)
         self._refused("public", "no_route", "routing", "no_route", len(req))
-        req = self._request("deaduser", ob.PROTO_SSL | ob.PROTO_HYBRID)
-        ob.send_and_close(self.public, req)
+        req = self._request("deaduser", PROTO_SSL | PROTO_HYBRID)
+        send_and_close(self.public, req)
         self._refused("public", "backend_unreachable", "routing", "connect_failed", len(req))
         # Per-source rate limit on `limited`: burst 2 pass (and are refused as not RDP), the
         # next 3 are refused at admission.
         for i in range(5):
-            ob.send_and_close(self.limited, HTTP_PROBE)
+            send_and_close(self.limited, HTTP_PROBE)
             if i < 2:
                 self._refused("limited", "not_rdp", "inspection", "not_rdp_http", len(HTTP_PROBE))
             else:
@@ -150,10 +220,10 @@ class Traffic:
             raise Fail("the inspect_timeout client did not finish within 10 s")
 
     def _inspect_timeout(self):
-        with ob.connect(self.public, timeout=5) as s:
+        with connect(self.public, timeout=5) as s:
             s.sendall(b"\x03\x00\x00\x2d")  # a TPKT header announcing 45 bytes, then silence
             started = time.monotonic()
-            ob.read_until_closed(s)
+            read_until_closed(s)
             self.inspect_wait = time.monotonic() - started
         self._refused("public", "inspect_timeout", "inspection", "inspect_timeout", 4)
 
@@ -166,8 +236,8 @@ class Traffic:
         counted when its coroutine ends, just after the client saw the close)."""
         def ready():
             s = self.gw.metrics()
-            return s if ob.value(s, "rdpgate_connections_total") >= self.total else None
-        s = ob.wait_for(ready, 10)
+            return s if value(s, "rdpgate_connections_total") >= self.total else None
+        s = poll(ready, 10)
         return s or self.gw.metrics()
 
 
@@ -179,11 +249,13 @@ def expect_equal(problems, what, got, want):
 # -- 1. exact counts --------------------------------------------------------------------------
 
 def check_counts():
-    note(ob.check_builders_against_vectors())
-    backend = ob.FakeBackend()
-    with ob.temp_dir("obs-counts") as tmp:
-        gw = ob.Gateway(standard_config(tmp, f"127.0.0.1:{backend.port}", ob.free_port()), tmp,
-                        ["public", "limited"])
+    try:
+        note(rdp.check_vectors())
+    except AssertionError as e:
+        raise Fail(str(e)) from None
+    backend = FakeBackend()
+    with temp_dir("obs-counts") as tmp:
+        gw = start_gateway(standard_config(f"127.0.0.1:{backend.port}", free_port()), tmp)
         try:
             t = Traffic(gw)
             t.relay()
@@ -194,26 +266,26 @@ def check_counts():
             for listener in ("public", "limited"):
                 for outcome in OUTCOMES:
                     expect_equal(problems, f"connections_total{{{listener},{outcome}}}",
-                                 ob.value(s, "rdpgate_connections_total", listener=listener,
+                                 value(s, "rdpgate_connections_total", listener=listener,
                                           outcome=outcome),
                                  t.connections[(listener, outcome)])
             expect_equal(problems, "connections_total (all series)",
-                         ob.value(s, "rdpgate_connections_total"), t.total)
+                         value(s, "rdpgate_connections_total"), t.total)
             expect_equal(problems, "refusals_total by listener/stage/reason",
-                         ob.by_labels(s, "rdpgate_refusals_total", ("listener", "stage", "reason")),
+                         by_labels(s, "rdpgate_refusals_total", ("listener", "stage", "reason")),
                          dict(t.refusals))
             expect_equal(problems, "relay_bytes_total{client_to_server}",
-                         ob.value(s, "rdpgate_relay_bytes_total", direction="client_to_server"),
+                         value(s, "rdpgate_relay_bytes_total", direction="client_to_server"),
                          t.c2s)
             expect_equal(problems, "relay_bytes_total{server_to_client}",
-                         ob.value(s, "rdpgate_relay_bytes_total", direction="server_to_client"),
+                         value(s, "rdpgate_relay_bytes_total", direction="server_to_client"),
                          t.s2c)
             with backend.lock:
                 backend_got = sum(backend.received)
             expect_equal(problems, "bytes the backend received", backend_got, t.c2s)
             for listener in ("public", "limited"):
                 expect_equal(problems, f"inspection_bytes_total{{{listener}}}",
-                             ob.value(s, "rdpgate_inspection_bytes_total", listener=listener),
+                             value(s, "rdpgate_inspection_bytes_total", listener=listener),
                              t.inspection_bytes[listener])
             for name in ("rdpgate_sessions_active", "rdpgate_route_sessions_active",
                          "rdpgate_backend_connections_active"):
@@ -222,28 +294,28 @@ def check_counts():
                 for labels, v in s.get(name, []):
                     expect_equal(problems, f"{name}{labels}", v, 0)
             expect_equal(problems, "handshake histogram count{public}",
-                         ob.value(s, "rdpgate_handshake_duration_seconds_count", listener="public"),
+                         value(s, "rdpgate_handshake_duration_seconds_count", listener="public"),
                          t.relayed)
             expect_equal(problems, "handshake histogram count{limited}",
-                         ob.value(s, "rdpgate_handshake_duration_seconds_count", listener="limited"),
+                         value(s, "rdpgate_handshake_duration_seconds_count", listener="limited"),
                          0)
             expect_equal(problems, "handshake +Inf bucket{public}",
-                         ob.value(s, "rdpgate_handshake_duration_seconds_bucket", listener="public",
+                         value(s, "rdpgate_handshake_duration_seconds_bucket", listener="public",
                                   le="+Inf"), t.relayed)
-            hs_sum = ob.value(s, "rdpgate_handshake_duration_seconds_sum", listener="public")
+            hs_sum = value(s, "rdpgate_handshake_duration_seconds_sum", listener="public")
             if not 0 < hs_sum < 5 * t.relayed:
                 problems.append(f"handshake histogram sum {hs_sum} s is implausible")
             expect_equal(problems, "backend connect histogram count{echo}",
-                         ob.value(s, "rdpgate_backend_connect_duration_seconds_count", route="echo"),
+                         value(s, "rdpgate_backend_connect_duration_seconds_count", route="echo"),
                          t.relayed)
             expect_equal(problems, "backend_connect_failures_total{dead}",
-                         ob.value(s, "rdpgate_backend_connect_failures_total", route="dead"), 1)
+                         value(s, "rdpgate_backend_connect_failures_total", route="dead"), 1)
             expect_equal(problems, "selected_protocol_total{hybrid}",
-                         ob.value(s, "rdpgate_selected_protocol_total", protocol="hybrid"),
+                         value(s, "rdpgate_selected_protocol_total", protocol="hybrid"),
                          t.relayed)
             for proto in ("ssl", "hybrid"):
                 expect_equal(problems, f"requested_protocols_total{{{proto}}}",
-                             ob.value(s, "rdpgate_requested_protocols_total", protocol=proto),
+                             value(s, "rdpgate_requested_protocols_total", protocol=proto),
                              t.requested[proto])
             info = s.get("rdpgate_build_info", [])
             if len(info) != 1 or info[0][1] != 1 or not info[0][0].get("version"):
@@ -284,11 +356,10 @@ def check_counts():
 # -- 2. promtool check metrics ----------------------------------------------------------------
 
 def check_promtool_metrics():
-    promtool = ob.need_tool("promtool")
-    backend = ob.FakeBackend()
-    with ob.temp_dir("obs-promtool") as tmp:
-        gw = ob.Gateway(standard_config(tmp, f"127.0.0.1:{backend.port}", ob.free_port()), tmp,
-                        ["public", "limited"])
+    promtool = need_tool("promtool")
+    backend = FakeBackend()
+    with temp_dir("obs-promtool") as tmp:
+        gw = start_gateway(standard_config(f"127.0.0.1:{backend.port}", free_port()), tmp)
         try:
             t = Traffic(gw)
             t.relay(PAYLOADS[:2])
@@ -323,7 +394,7 @@ def label_values(text):
     for line in text.splitlines():
         if line.startswith("#") or "{" not in line:
             continue
-        for key, v in re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"', line):
+        for key, v in label_pairs(line):
             out.append((line.split("{", 1)[0], key, v))
     return out
 
@@ -356,29 +427,29 @@ def check_labels():
     token = ("eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJyb3V0ZSI6ImVjaG8iLCJqdGkiOiJvYnMtOTkifQ."
              "bm90LWEtdmFsaWQtc2lnbmF0dXJlLWF0LWFsbA")  # JWS-shaped, wrong signature
     pcb_text = "OBSPCB-5d41402abc4b2a76"
-    backend = ob.FakeBackend()
+    backend = FakeBackend()
     extra = ('tokens:\n  keys:\n    - {id: k1, alg: HS256, secret_env: OBS_TOKEN_SECRET}\n')
-    with ob.temp_dir("obs-labels") as tmp:
+    with temp_dir("obs-labels") as tmp:
         # The backend by name: a configured address is allowed in `backend`, but this way any
         # IP address in a label value can only have come from traffic.
-        config = standard_config(tmp, f"localhost:{backend.port}", ob.free_port(),
+        config = standard_config(f"localhost:{backend.port}", free_port(),
                                  user_prefix="zq7km", extra=extra)
         config = config.replace('["127.0.0.1:', '["localhost:')
-        gw = ob.Gateway(config, tmp, ["public", "limited"], env={"OBS_TOKEN_SECRET": secret})
+        gw = start_gateway(config, tmp, env={"OBS_TOKEN_SECRET": secret})
         try:
             t = Traffic(gw, user=users["relayed"], denied_user=users["denied"],
                         nomatch_user=users["nomatch"])
             t.relay(PAYLOADS[:2])
             # A plain PCB string (not a token: ignored and consumed) on a relayed session.
-            t.relay([10], prefix=ob.preconnection_pdu(pcb_text))
+            t.relay([10], prefix=rdp.preconnection_pdu(pcb_text))
             t.refusals_all()
             # A JWS-shaped PCB string with a bad signature: token_invalid.
-            req = ob.preconnection_pdu(token) + ob.connection_request(users["relayed"])
-            ob.send_and_close(t.public, req)
+            req = rdp.preconnection_pdu(token) + connection_request(users["relayed"])
+            send_and_close(t.public, req)
             t.connections[("public", "token_invalid")] += 1
             # Sources other than 127.0.0.1: denied and admitted ones.
             for src in ("127.0.0.2", "127.0.0.7"):
-                ob.send_and_close(t.public, ob.connection_request(users["relayed"], ob.PROTO_SSL),
+                send_and_close(t.public, connection_request(users["relayed"], PROTO_SSL),
                                   source=src)
             t.connections[("public", "denied_source")] += 1
             t.connections[("public", "protocol_not_allowed")] += 1
@@ -389,7 +460,7 @@ def check_labels():
             gw.stop()
             backend.close()
     problems = []
-    got = ob.value(s, "rdpgate_connections_total")
+    got = value(s, "rdpgate_connections_total")
     if got < t.total:
         problems.append(f"only {got} of {t.total} connections counted")
     outcomes = {r.get("outcome") for r in audit}
@@ -434,9 +505,9 @@ scrape_configs:
     static_configs:
       - targets: ["{target}"]
 """)
-        self.port = ob.free_port()
+        self.port = free_port()
         self.log = open(self.tmp / "prometheus.log", "w+b")
-        self.proc = subprocess.Popen(
+        self.proc = procs.spawn(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={self.tmp / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -458,24 +529,17 @@ scrape_configs:
         return (self.tmp / "prometheus.log").read_bytes().decode(errors="replace")[-3000:]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        procs.stop_process(self.proc, timeout=15)
 
 
 def check_prometheus():
-    binary = ob.need_tool("prometheus")
-    backend = ob.FakeBackend()
-    with ob.temp_dir("obs-prometheus") as tmp:
-        gw = ob.Gateway(standard_config(tmp, f"127.0.0.1:{backend.port}", ob.free_port()), tmp,
-                        ["public", "limited"])
+    binary = need_tool("prometheus")
+    backend = FakeBackend()
+    with temp_dir("obs-prometheus") as tmp:
+        gw = start_gateway(standard_config(f"127.0.0.1:{backend.port}", free_port()), tmp)
         prom = None
         try:
-            target = gw.endpoints["metrics"]
+            target = "%s:%d" % gw.addr("metrics")
             prom = Prometheus(binary, tmp, target)
             t = Traffic(gw)
             t.relay(PAYLOADS[:3])
@@ -494,7 +558,7 @@ def check_prometheus():
                         c2s and c2s[0][1] == t.c2s)
 
             started = time.monotonic()
-            if not ob.wait_for(done, 30, interval=0.5):
+            if not poll(done, 30, interval=0.5):
                 raise Fail(f"within 30 s Prometheus did not see up==1 and "
                            f"sum(rdpgate_connections_total)=={t.total} and relayed "
                            f"{t.c2s} bytes: last answers {state}\nprometheus log:\n"
@@ -519,19 +583,12 @@ def check_prometheus():
 # -- 6. refusal flood: rate-limited logging ---------------------------------------------------
 
 def check_flood(count=2000, threads=8):  # count: a multiple of threads
-    with ob.temp_dir("obs-flood") as tmp:
-        config = ob.gateway_yaml(tmp, """\
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    route: echo
-sources:
-  deny: ["127.0.0.2/32"]
-routes:
-  - name: echo
-    backends: ["127.0.0.1:9"]
-""")
-        gw = ob.Gateway(config, tmp, ["public"])
+    with temp_dir("obs-flood") as tmp:
+        # No bruteforce section: the defaults, as an operator would run it.
+        config = obs_config('  - {name: public, address: "127.0.0.1:0", route: echo}\n',
+                            '  - {name: echo, backends: ["127.0.0.1:9"]}\n',
+                            sources='{deny: ["127.0.0.2/32"]}', bruteforce=None)
+        gw = start_gateway(config, tmp, listeners=1)
         try:
             port = gw.addr("public")[1]
             errors = []
@@ -539,8 +596,8 @@ routes:
             def flood(n):
                 for _ in range(n):
                     try:
-                        with ob.connect(port, source="127.0.0.2", timeout=5) as s:
-                            ob.read_until_closed(s)  # rdpgate resets it at once
+                        with connect(port, source="127.0.0.2", timeout=5) as s:
+                            read_until_closed(s)  # rdpgate resets it at once
                     except ConnectionResetError:
                         pass  # the reset came before connect() returned
                     except OSError as e:
@@ -561,12 +618,12 @@ routes:
                 """The scrape once n denied connections are counted (or the last one, 10 s on)."""
                 def ready():
                     m = gw.metrics()
-                    return m if ob.value(m, "rdpgate_connections_total",
+                    return m if value(m, "rdpgate_connections_total",
                                          outcome="denied_source") >= n else None
-                return ob.wait_for(ready, 10) or gw.metrics()
+                return poll(ready, 10) or gw.metrics()
 
             s = denied_reaches(count)
-            denied = ob.value(s, "rdpgate_connections_total", outcome="denied_source")
+            denied = value(s, "rdpgate_connections_total", outcome="denied_source")
             if denied != count:
                 raise Fail(f"rdpgate_connections_total{{outcome=denied_source}} = {denied}, "
                            f"want {count}")
@@ -574,17 +631,17 @@ routes:
             # The summary comes when the 10 s window that began with the first refusal ends.
             def summarised():
                 s = gw.metrics()
-                suppressed = ob.value(s, "rdpgate_log_suppressed_total")
+                suppressed = value(s, "rdpgate_log_suppressed_total")
                 summaries = gw.events("refusals_suppressed")
                 total = sum(int(r.get("suppressed", 0)) for r in summaries)
                 return (s, summaries) if summaries and total == suppressed else None
-            result = ob.wait_for(summarised, 20, interval=0.25)
+            result = poll(summarised, 20, interval=0.25)
             lines = [r for r in gw.events("connection") if r.get("outcome") == "denied_source"]
             if not result:
                 raise Fail(f"no refusals_suppressed summary accounting for every suppressed line "
                            f"within 20 s: {gw.events('refusals_suppressed')}\n{gw.log_tail()}")
             s, summaries = result
-            suppressed = ob.value(s, "rdpgate_log_suppressed_total")
+            suppressed = value(s, "rdpgate_log_suppressed_total")
             problems = []
             if len(lines) + suppressed != count:
                 problems.append(f"{len(lines)} lines + {suppressed} suppressed != {count}")
@@ -613,9 +670,9 @@ routes:
                 w.join(timeout=60)
             s2 = denied_reaches(count + second)
             expect_equal(problems, "denied connections after the second flood",
-                         ob.value(s2, "rdpgate_connections_total", outcome="denied_source"),
+                         value(s2, "rdpgate_connections_total", outcome="denied_source"),
                          count + second)
-            suppressed2 = ob.value(s2, "rdpgate_log_suppressed_total")
+            suppressed2 = value(s2, "rdpgate_log_suppressed_total")
             status = gw.stop()
             final = gw.events("refusals_suppressed")
             final_total = sum(int(r.get("suppressed", 0)) for r in final)
@@ -646,26 +703,5 @@ CHECKS = {
 }
 
 
-def main(argv):
-    if len(argv) != 2 or argv[1] not in CHECKS:
-        print(f"usage: {argv[0]} {{{'|'.join(CHECKS)}}}", file=sys.stderr)
-        return 2
-    try:
-        CHECKS[argv[1]]()
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return ob.SKIP
-    except Fail as e:
-        print(f"FAIL: {e}")
-        return 1
-    except Exception:  # an unexpected error is a failure too, with its traceback
-        import traceback
-        traceback.print_exc()
-        print(f"FAIL: {argv[1]}: unexpected error")
-        return 1
-    print(f"PASS: {argv[1]}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(checks.run_named(CHECKS, sys.argv))

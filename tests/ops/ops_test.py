@@ -3,7 +3,8 @@
 
 Usage: ops_test.py CHECK      (see CHECKS at the bottom; `ops_test.py list` prints them)
 
-Environment:
+Environment (ctest sets all of it):
+  PYTHONPATH           must include tests/, for the shared helpers in tests/support
   RDPGATE_SOURCE_DIR   project root (default: two folders above this file)
   RDPGATE_BIN          the built rdpgate binary; checks that run it skip when it is absent
   RDPGATE_VECTORS_DIR  captured RDP bytes (default: ../shared/vectors beside the project root)
@@ -22,13 +23,16 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
-SKIP = 77
-ROOT = Path(os.environ.get("RDPGATE_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+from support import checks, env, metrics
+from support.backend import FakeBackend
+from support.checks import Fail, Skip, need_rdpgate, need_tool
+from support.gateway import Gateway, config
+from support.net import free_port
+
+ROOT = env.SOURCE_DIR
 DEPLOY = ROOT / "deploy"
 RULES = DEPLOY / "prometheus" / "rdpgate-rules.yml"
 DASHBOARD = DEPLOY / "grafana" / "rdpgate-dashboard.json"
@@ -36,7 +40,6 @@ UNIT = DEPLOY / "systemd" / "rdpgate.service"
 CONTAINERFILE = DEPLOY / "container" / "Containerfile"
 K8S = DEPLOY / "kubernetes"
 LOGROTATE = DEPLOY / "logrotate" / "rdpgate"
-VECTORS = Path(os.environ.get("RDPGATE_VECTORS_DIR", ROOT.parent / "shared" / "vectors"))
 
 # The metric names rdpgate exports (SPEC §8 and the gateway's metric list), with the labels
 # dashboards and rules may rely on. Histograms also have _bucket{le}, _sum and _count series.
@@ -85,31 +88,9 @@ PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", 
                 "or", "unless", "offset", "inf", "nan", "Inf", "NaN", "atan2"}
 
 
-class Skip(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-def need_tool(name):
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
-    if not path:
-        raise Skip(f"{name} is not installed")
-    return path
-
-
 def run(cmd, **kw):
     kw.setdefault("timeout", 60)
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
-
-
-def rdpgate_bin():
-    path = os.environ.get("RDPGATE_BIN", "")
-    if not path or not Path(path).is_file() or not os.access(path, os.X_OK):
-        raise Skip(f"rdpgate binary not built (RDPGATE_BIN={path!r})")
-    return path
 
 
 def load_yaml_module():
@@ -395,163 +376,26 @@ def check_dashboard():
 # ---- A running rdpgate ------------------------------------------------------------------------
 
 def read_vector(name):
-    path = VECTORS / name
-    if not path.is_file():
-        raise Skip(f"captured vectors not found: {path}")
-    hexdigits = "".join(line.strip() for line in path.read_text().splitlines()
-                        if not line.lstrip().startswith("#"))
-    return bytes.fromhex(re.sub(r"\s+", "", hexdigits))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class FakeRdpServer:
-    """A backend that answers any X.224 Connection Request with a captured Connection Confirm,
-    then echoes until the client closes. Health-check connects that send nothing are fine."""
-
-    def __init__(self, confirm):
-        self.confirm = confirm
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn):
-        conn.settimeout(10)
-        try:
-            data = b""
-            while len(data) < 4 or len(data) < int.from_bytes(data[2:4], "big"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.requests += 1
-            conn.sendall(self.confirm)
-            while chunk := conn.recv(4096):
-                conn.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(timeout=2)
-        self.sock.close()
-
-
-class Gateway:
-    """rdpgate run with a generated config; ports learnt from its `listening`/`metrics`/`admin`
-    lines on stdout."""
-
-    def __init__(self, binary, config_text, tmp):
-        self.config = Path(tmp) / "rdpgate.yaml"
-        self.config.write_text(config_text)
-        self.stderr = open(Path(tmp) / "stderr.log", "w+")
-        self.proc = subprocess.Popen([binary, "run", "--config", str(self.config)],
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        self.endpoints = {}
-        lines = []
-
-        def reader():
-            for line in self.proc.stdout:
-                lines.append(line.strip())
-
-        threading.Thread(target=reader, daemon=True).start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            for line in list(lines):
-                parts = line.split()
-                if len(parts) == 3 and parts[0] == "listening":
-                    self.endpoints[parts[1]] = parts[2]
-                elif len(parts) == 2 and parts[0] in ("metrics", "admin"):
-                    self.endpoints[parts[0]] = parts[1]
-            if {"public", "metrics", "admin"} <= set(self.endpoints):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise Fail(f"rdpgate did not report its endpoints within 15s (got {self.endpoints}, "
-                   f"stdout {lines}); stderr:\n{self.log()}")
-
-    def addr(self, name):
-        host, _, port = self.endpoints[name].rpartition(":")
-        return host.strip("[]"), int(port)
-
-    def log(self):
-        self.stderr.flush()
-        self.stderr.seek(0)
-        return self.stderr.read()[-4000:]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-                raise Fail("rdpgate did not exit within 20s of SIGTERM") from None
-        return self.proc.returncode
-
-
-def scrape(gw):
-    host, port = gw.addr("metrics")
-    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def parse_exposition(text):
-    """{name: [(labels dict, value)]} from the Prometheus text format."""
-    series = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)", line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        series.setdefault(m.group(1), []).append((labels, float(m.group(3))))
-    return series
-
-
-def value(series, name, **labels):
-    return sum(v for l, v in series.get(name, []) if all(l.get(k) == x for k, x in labels.items()))
+    data = env.read_vector(name)
+    if data is None:
+        raise Skip(f"captured vectors not found: {env.vectors_dir() / name}")
+    return data
 
 
 def check_dashboard_live():
-    binary = rdpgate_bin()
+    need_rdpgate()
     request = read_vector("xfreerdp-default.hex")  # offers SSL|HYBRID
     confirm = read_vector("shadow-cc-neg-rsp-hybrid.hex")  # selects HYBRID
     _, used, problems = dashboard_metrics()
     if problems:
         raise Fail("\n".join(problems))
-    backend = FakeRdpServer(confirm)
+    backend = FakeBackend(confirm=confirm)
     dead = free_port()  # nothing listens here: connect fails, the next backend is tried
     with tempfile.TemporaryDirectory() as tmp:
         token = "ops-test-" + os.urandom(8).hex()
         (Path(tmp) / "admin.token").write_text(token + "\n")
         os.chmod(Path(tmp) / "admin.token", 0o600)
-        (Path(tmp) / "state").mkdir()
-        config = f"""
-allow_root: true  # the tests may run as root
-listeners:
-  - {{name: public, address: "127.0.0.1:0", route: default}}
-routes:
+        routes = f"""\
   - name: default
     backends: ["127.0.0.1:{dead}", "127.0.0.1:{backend.port}"]
     balance: first
@@ -560,14 +404,12 @@ routes:
     match: {{username: "no-such-user-ops-test"}}
     backends: ["127.0.0.1:{backend.port}"]
     health_check: {{interval: 200ms, timeout: 100ms, rise: 1, fall: 1}}
-bruteforce: {{exempt: ["127.0.0.0/8"]}}
-shutdown: {{drain_timeout: 2s}}
-metrics: {{address: "127.0.0.1:0"}}
-admin: {{address: "127.0.0.1:0", token_file: "{tmp}/admin.token"}}
-state: {{path: "{tmp}/state"}}
-logging: {{level: info, format: json}}
 """
-        gw = Gateway(binary, config, tmp)
+        text = config('  - {name: public, address: "127.0.0.1:0", route: default}\n', routes,
+                      workers=None, bruteforce='{exempt: ["127.0.0.0/8"]}',
+                      shutdown="{drain_timeout: 2s}",
+                      admin=f'{{address: "127.0.0.1:0", token_file: "{tmp}/admin.token"}}')
+        gw = Gateway(text, tmp).start()
         try:
             host, port = gw.addr("public")
             # One complete RDP handshake through the gateway.
@@ -590,16 +432,12 @@ logging: {{level: info, format: json}}
                 while c.recv(4096):
                     pass
             # A manual ban and a reload.
-            ahost, aport = gw.addr("admin")
-            req = urllib.request.Request(
-                f"http://{ahost}:{aport}/v1/bans", method="POST",
-                data=json.dumps({"cidr": "203.0.113.0/24", "duration": "1h",
-                                 "reason": "ops test"}).encode(),
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=5) as r:
-                if r.status != 201:
-                    raise Fail(f"POST /v1/bans answered {r.status}")
-            gw.proc.send_signal(signal.SIGHUP)
+            status, body = gw.http("POST", "/v1/bans", token=token, timeout=5,
+                                   body={"cidr": "203.0.113.0/24", "duration": "1h",
+                                         "reason": "ops test"})
+            if status != 201:
+                raise Fail(f"POST /v1/bans answered {status}: {body}")
+            gw.signal(signal.SIGHUP)
 
             expect = {
                 ("rdpgate_connections_total", "outcome", "not_rdp"): 1,
@@ -613,12 +451,12 @@ logging: {{level: info, format: json}}
             }
             deadline = time.monotonic() + 15
             while True:
-                series = parse_exposition(scrape(gw))
+                series = metrics.parse(gw.scrape())
                 present = {base_metric(n) for n in series}
                 missing = sorted(m for m in used if m != "up" and m not in present
                                  and m != "rdpgate_tokens_total")
                 short = [f"{n}{{{k}={v!r}}} >= {want}" for (n, k, v), want in expect.items()
-                         if value(series, n, **{k: v}) < want]
+                         if metrics.value(series, n, **{k: v}) < want]
                 if (not missing and not short) or time.monotonic() > deadline:
                     break
                 time.sleep(0.3)
@@ -641,7 +479,7 @@ logging: {{level: info, format: json}}
         if status != 0:
             out.append(f"rdpgate exited with {status} after SIGTERM (expected 0)")
         if out:
-            raise Fail("\n".join(out) + "\nrdpgate stderr:\n" + gw.log())
+            raise Fail("\n".join(out) + "\nrdpgate stderr:\n" + gw.log_tail())
         print(f"scrape of a running rdpgate has all {len(used) - 1} metrics the dashboard queries; "
               f"handshake, refusal, connect failure, ban and reload all counted; clean exit")
 
@@ -913,7 +751,7 @@ def check_kubernetes():
 
 def check_config_files():
     """The rdpgate configs shipped in deploy/ pass `rdpgate check-config`."""
-    binary = rdpgate_bin()
+    binary = need_rdpgate()
     yaml, docs = k8s_documents()
     configs = {
         "kubernetes/configmap.yaml": docs["ConfigMap"][0][1]["data"]["rdpgate.yaml"],
@@ -998,24 +836,5 @@ CHECKS = {
 }
 
 
-def main(argv):
-    if len(argv) != 2 or argv[1] not in CHECKS and argv[1] != "list":
-        print(f"usage: {argv[0]} {{{'|'.join(CHECKS)}|list}}", file=sys.stderr)
-        return 2
-    if argv[1] == "list":
-        print("\n".join(CHECKS))
-        return 0
-    try:
-        CHECKS[argv[1]]()
-    except Skip as e:
-        print(f"SKIPPED: {e}")
-        return SKIP
-    except Fail as e:
-        print(f"FAILED: {e}")
-        return 1
-    print("PASSED")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(checks.run_named(CHECKS, sys.argv))

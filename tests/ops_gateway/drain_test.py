@@ -8,18 +8,15 @@
 - SIGINT drains the same way.
 """
 
-from __future__ import annotations
-
 import os
 import signal
 import socket
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (CONFIRM_HYBRID, LOOPBACK, EchoSession, Suite, base_config,  # noqa: E402
-                     check, connection_request, rdp_connect, recv_exactly, try_rdp, wait_until)
+from harness import EchoSession, Suite, base_config, check, rdp_connect, try_rdp
+from support.net import LOOPBACK, recv_exactly
+from support.rdp import CONFIRM_HYBRID, connection_request
+from support.wait import wait_until
 
 DRAIN = 2.0
 MARGIN = 1.5  # process exit, the final log lines, a loaded machine

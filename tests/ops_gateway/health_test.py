@@ -11,16 +11,13 @@ rise: 1}`, once with TCP probes and once with `rdp_probe: true`:
   marked down by the RDP probe.
 """
 
-from __future__ import annotations
-
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (LOOPBACK, EchoSession, FakeBackend, Suite, base_config, check,  # noqa: E402
-                     try_rdp, wait_until)
+from harness import EchoSession, Suite, base_config, check, try_rdp
+from support.backend import FakeBackend
+from support.net import LOOPBACK
+from support.wait import wait_until
 
 INTERVAL = 0.5
 TIMEOUT = 0.3
@@ -54,7 +51,7 @@ def new_sessions(g, count: int, prefix: str) -> list[dict]:
     for i in range(count):
         outcome, local_port = try_rdp(g.port("main"), user=f"{prefix}{i}")
         check(outcome == "ok", f"session {prefix}{i}: {outcome}")
-        records.append(g.audit(local_port))
+        records.append(g.audit_record(local_port))
     return records
 
 
@@ -76,7 +73,7 @@ def kill_and_restart(suite: Suite, rdp_probe: bool) -> None:
 
     since = g.event_count()
     killed = time.monotonic()
-    a.stop()
+    a.close()
     g.wait_event(health_event("backend_down", a), DETECT, "backend_down for A", since)
     detected = time.monotonic() - killed
     wait_until(lambda: up(g, a) == 0, 0.5, "rdpgate_backend_up{A} to be 0")

@@ -11,19 +11,16 @@ Needs root (skipped otherwise). Uses the system user `rdpgate-test`, created wit
 - `user` naming an account that does not exist: exit 1 with a message naming it.
 """
 
-from __future__ import annotations
-
 import glob
 import os
 import pwd
 import shutil
 import socket
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (LOOPBACK, Gateway, Suite, base_config, check, skip, try_rdp)  # noqa: E402
+from harness import Suite, base_config, check, skip, try_rdp
+from support.gateway import Gateway
+from support.net import LOOPBACK, free_port
 
 TEST_USER = "rdpgate-test"
 
@@ -100,23 +97,20 @@ def drop_to_user(suite: Suite) -> None:
 
     outcome, local_port = try_rdp(port, user="dropped")
     check(outcome == "ok", f"the privileged listener does not relay after the drop: {outcome}")
-    check(g.audit(local_port)["outcome"] == "completed", "audit record after the drop")
+    check(g.audit_record(local_port)["outcome"] == "completed", "audit record after the drop")
 
 
 def run_and_expect_exit_1(suite: Suite, name: str, user_line: str, message: str,
                           before_start: bool = False) -> None:
     backend = suite.backend()
     wd = suite.workdir(name)
-    probe = socket.socket()
-    probe.bind((LOOPBACK, 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    g = Gateway(suite.binary, wd, config(os.path.join(wd, "state"), backend.address, port,
-                                         user_line, allow_root=False))
+    port = free_port()
+    g = Gateway(config(os.path.join(wd, "state"), backend.address, port, user_line,
+                       allow_root=False), wd, binary=suite.binary)
     suite.defer(g.stop)
     g.start(wait_ready=False)
     rc = g.wait_exit(15)
-    stderr = "\n".join(g.lines)
+    stderr = "\n".join(g.stderr_lines)
     check(rc == 1, f"exit code {rc}, want 1; stderr:\n{stderr}")
     check(message in stderr, f"stderr lacks {message!r}:\n{stderr}")
     check(not g.find_events(lambda e: e.get("event") == "started"), "it reported started")

@@ -11,17 +11,13 @@ and 2001:db8::/32.
   (`proxy_refused`) too. None of the refused connections reaches the backend.
 """
 
-from __future__ import annotations
-
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (CONFIRM_HYBRID, LOOPBACK, Suite, base_config, check,  # noqa: E402
-                     connection_request, open_socket, proxy_v1, proxy_v2, recv_exactly, try_rdp,
-                     wait_until)
+from harness import Suite, base_config, check, open_socket, try_rdp
+from support.net import LOOPBACK, recv_exactly
+from support.rdp import CONFIRM_HYBRID, connection_request, proxy_v1, proxy_v2
+from support.wait import wait_until
 
 CLIENT = "203.0.113.7"
 CLIENT6 = "2001:db8::7"
@@ -88,13 +84,13 @@ def proxy_protocol(suite: Suite) -> None:
     outcome, local_port = try_rdp(pp, src=UNTRUSTED, user="untrusted",
                                   prefix=proxy_v1(CLIENT, 5700))
     check(outcome == "closed", f"untrusted peer with a PROXY header: {outcome}")
-    record = g.audit(local_port)
+    record = g.audit_record(local_port)
     check(record["outcome"] == "proxy_refused" and record["src"] == UNTRUSTED,
           f"untrusted: audit record {record}")
     outcome, local_port = try_rdp(pp, src=UNTRUSTED, user="untrusted2",
                                   prefix=proxy_v2(CLIENT, 5701))
     check(outcome == "closed", f"untrusted peer with a v2 header: {outcome}")
-    record = g.audit(local_port)
+    record = g.audit_record(local_port)
     check(record["outcome"] == "proxy_refused" and record["src"] == UNTRUSTED,
           f"untrusted v2: audit record {record}")
 
@@ -110,7 +106,7 @@ def proxy_protocol(suite: Suite) -> None:
     for name, prefix in malformed:
         outcome, local_port = try_rdp(pp, user=f"malformed-{name}", prefix=prefix)
         check(outcome == "closed", f"trusted peer, {name} header: {outcome}")
-        record = g.audit(local_port)
+        record = g.audit_record(local_port)
         check(record["outcome"] == "proxy_refused" and record["src"] == LOOPBACK,
               f"trusted peer, {name} header: audit record {record}")
         check(backend.sessions(f"malformed-{name}") == 0, f"{name}: reached the backend")

@@ -10,18 +10,14 @@
 - POST /v1/reload with the bearer token reloads; without it the answer is 401.
 """
 
-from __future__ import annotations
-
 import os
 import re
 import signal
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from harness import (LOOPBACK, EchoSession, Suite, base_config, check, free_port,  # noqa: E402
-                     try_rdp, wait_until)
+from harness import EchoSession, Suite, base_config, check, try_rdp
+from support.net import LOOPBACK, free_port
+from support.wait import wait_until
 
 DENIED_SRC = "127.0.0.3"
 SESSIONS = 5
@@ -49,7 +45,7 @@ def failures(g) -> float:
 def expect_policy(g, deny: bool, extra_port: int) -> None:
     """New connections follow the config in force: the deny list and the extra listener."""
     outcome, local_port = try_rdp(g.port("main"), src=DENIED_SRC, user="probe")
-    record = g.audit(local_port)
+    record = g.audit_record(local_port)
     if deny:
         check(outcome == "closed", f"{DENIED_SRC} should be refused, got {outcome}")
         check(record["outcome"] == "denied_source", f"audit record {record}")
@@ -101,7 +97,7 @@ def reload_under_load(suite: Suite) -> None:
         g.wait_event(lambda e: e.get("event") in ("reloaded", "reload_failed"), 5.0,
                      f"reload {i + 1}", since=since)
         check(not g.find_events(lambda e: e.get("event") == "reload_failed", since),
-              f"reload {i + 1} failed: {g.lines[-3:]}")
+              f"reload {i + 1} failed: {g.stderr_lines[-3:]}")
         expect_policy(g, deny=deny, extra_port=extra_port)
         wait_progress(sessions, f"after reload {i + 1}")
     print(f"{RELOADS} SIGHUP reloads with checks in {time.monotonic() - started:.1f} s; "
@@ -166,7 +162,7 @@ def reload_under_load(suite: Suite) -> None:
         s.stop()
         check(s.error is None, f"session {s.user}: {s.error}")
     for s in sessions:
-        record = g.audit(s.local_port)
+        record = g.audit_record(s.local_port)
         check(record["outcome"] == "completed", f"session {s.user}: {record}")
         check(record["bytes_in"] >= s.bytes and record["bytes_out"] >= s.bytes,
               f"session {s.user}: relayed {s.bytes} bytes, record {record}")

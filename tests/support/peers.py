@@ -6,39 +6,37 @@ Starts and stops, always by pid and also on failure (context managers plus an at
 - `freerdp-shadow-cli` with NLA checked against a SAM file made by `winpr-hash`
   (`/sec:nla` = NLA only, or `+sec-nla` = NLA, TLS and standard RDP);
 - `xrdp --nodaemon` with its own ini (TLS, `security_layer=negotiate|tls`, self-signed cert);
-- `rdpgate run --config <generated yaml>` on port 0, learning its ports from stdout;
 - `xfreerdp +auth-only` runs, non-interactive, under `timeout -k 3 20`;
 - a recording TCP relay (asyncio) that counts connections and bytes, used to prove that a
   refused client never reaches a backend and to measure how NLA logons end.
 
 Every wait has a timeout. Every server gets a free loopback port (probed by binding port 0) and
-private HOME and temporary directories.
+private HOME and temporary directories. rdpgate itself runs through support.gateway;
+gateway_yaml() is the config the end-to-end suites give it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import dataclasses
-import json
 import os
-import queue
 import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from typing import Callable, Iterator
+import unittest
+from typing import Iterator, TypeVar
 
-LOOPBACK = "127.0.0.1"
+from support import env, gateway
+from support.net import LOOPBACK, free_port, wait_port
+from support.procs import forget, spawn, stop_process
+
 USER = "rdpuser"
 PASSWORD = "Corr3ct-Horse!"
 WRONG_PASSWORD = "wrong-Password1"
@@ -50,92 +48,6 @@ INFERENCE_YAML = "{max_duration: 2s, max_server_bytes: 2560}"
 REQUIRED_PROGRAMS = ("Xvfb", "xdpyinfo", "xfreerdp", "winpr-hash", "timeout")
 SHADOW_PROGRAMS = ("freerdp-shadow-cli",)
 XRDP_PROGRAMS = ("xrdp", "openssl")
-
-# ---------------------------------------------------------------------------------------------
-# Process bookkeeping: every child is started in its own process group and remembered by pid, so
-# that a failing test (or an interpreter exit) still stops exactly what this module started.
-
-_children: dict[int, subprocess.Popen] = {}
-_children_lock = threading.Lock()
-
-
-def _remember(proc: subprocess.Popen) -> subprocess.Popen:
-    with _children_lock:
-        _children[proc.pid] = proc
-    return proc
-
-
-def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM,
-                 timeout: float = 5.0) -> int | None:
-    """Stops one child we started: `sig` to its process group, then SIGKILL after `timeout`."""
-    if proc is None:
-        return None
-    try:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)  # the group id is the child's pid (start_new_session)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        else:
-            # The leader is gone; helpers it left in its group (if any) go too.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        with _children_lock:
-            _children.pop(proc.pid, None)
-    return proc.returncode
-
-
-@atexit.register
-def _stop_all_children() -> None:
-    with _children_lock:
-        procs = list(_children.values())
-    for proc in procs:
-        stop_process(proc, signal.SIGKILL, timeout=2)
-
-
-def spawn(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(),
-          stdin=subprocess.DEVNULL) -> subprocess.Popen:
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=stdout, stderr=stderr, stdin=stdin,
-                            pass_fds=pass_fds, start_new_session=True)
-    return _remember(proc)
-
-
-def missing_programs(names=REQUIRED_PROGRAMS) -> list[str]:
-    return [n for n in names if shutil.which(n) is None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Ports
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, host: str = LOOPBACK, timeout: float = 10.0,
-              alive: Callable[[], bool] | None = None) -> None:
-    """Waits until host:port accepts a TCP connection; raises TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if alive is not None and not alive():
-            raise RuntimeError(f"process serving {host}:{port} exited before listening")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{host}:{port} did not accept within {timeout}s")
-        time.sleep(0.05)
 
 
 def private_dir(prefix: str) -> str:
@@ -476,8 +388,7 @@ class Client:
             stop_process(proc, signal.SIGKILL)
             out, _ = proc.communicate()
         finally:
-            with _children_lock:
-                _children.pop(proc.pid, None)
+            forget(proc)
         elapsed = time.monotonic() - start
         shown = [a if not a.startswith("/p:") else "/p:***" for a in argv]
         return ClientResult(shown, proc.returncode, elapsed,
@@ -656,266 +567,6 @@ class RecordingRelay:
 
 
 # ---------------------------------------------------------------------------------------------
-# rdpgate
-
-
-def find_rdpgate() -> str | None:
-    """The rdpgate binary from RDPGATE_BINARY (set by CMake/ctest), if it exists."""
-    path = os.environ.get("RDPGATE_BINARY", "")
-    if path and os.path.isfile(path) and os.access(path, os.X_OK):
-        return path
-    return None
-
-
-def yaml_quote(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
-
-
-class Gateway:
-    """`rdpgate run --config FILE` on port 0; learns its ports from the `listening` lines.
-
-    `config_text` is YAML written to a private directory; `{state_dir}` in it is replaced by a
-    private state directory. Audit JSON lines from stderr are collected in `audit()`."""
-
-    def __init__(self, binary: str, config_text: str, env: dict[str, str] | None = None,
-                 ready_timeout: float = 15.0):
-        self.binary = binary
-        self.home = private_dir("rdpgate")
-        self.state_dir = os.path.join(self.home, "state")
-        os.makedirs(self.state_dir, exist_ok=True)
-        self.config_path = os.path.join(self.home, "rdpgate.yaml")
-        with open(self.config_path, "w", encoding="utf-8") as f:
-            f.write(config_text.replace("{state_dir}", self.state_dir))
-        self.env = dict(os.environ)
-        self.env.update(env or {})
-        self.ready_timeout = ready_timeout
-        self.proc: subprocess.Popen | None = None
-        self.listeners: dict[str, tuple[str, int]] = {}
-        self.metrics: tuple[str, int] | None = None
-        self.admin: tuple[str, int] | None = None
-        self.stdout_lines: list[str] = []
-        self.stderr_lines: list[str] = []
-        self._stdout_q: queue.Queue[str | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self.exit_code: int | None = None
-
-    def start(self, expected_listeners: int | None = None) -> "Gateway":
-        self.proc = spawn([self.binary, "run", "--config", self.config_path], env=self.env,
-                          cwd=self.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._threads = [
-            threading.Thread(target=self._read_stdout, daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
-        ]
-        for t in self._threads:
-            t.start()
-        want_metrics = "metrics:" in _config_sections(self.config_path)
-        want_admin = "admin:" in _config_sections(self.config_path)
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            have_listeners = (expected_listeners is None and self.listeners) or (
-                expected_listeners is not None and len(self.listeners) >= expected_listeners)
-            if (have_listeners and (self.metrics or not want_metrics)
-                    and (self.admin or not want_admin)):
-                return self
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.stop()
-                raise TimeoutError(f"rdpgate not ready in {self.ready_timeout}s; "
-                                   f"stdout={self.stdout_lines} stderr={self.stderr_text()}")
-            try:
-                line = self._stdout_q.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                code = self.proc.wait(timeout=5)
-                raise RuntimeError(f"rdpgate exited with {code} before it was ready; "
-                                   f"stderr={self.stderr_text()}")
-            self._parse_ready_line(line)
-
-    def _parse_ready_line(self, line: str) -> None:
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "listening":
-            self.listeners[parts[1]] = _split_endpoint(parts[2])
-        elif len(parts) == 2 and parts[0] == "metrics":
-            self.metrics = _split_endpoint(parts[1])
-        elif len(parts) == 2 and parts[0] == "admin":
-            self.admin = _split_endpoint(parts[1])
-
-    def _read_stdout(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            with self._lock:
-                self.stdout_lines.append(line)
-            self._stdout_q.put(line)
-        self._stdout_q.put(None)
-
-    def _read_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            with self._lock:
-                self.stderr_lines.append(raw.decode("utf-8", errors="replace").rstrip("\n"))
-
-    def port(self, listener: str) -> int:
-        return self.listeners[listener][1]
-
-    def stderr_text(self) -> str:
-        with self._lock:
-            return "\n".join(self.stderr_lines[-60:])
-
-    def audit(self) -> list[dict]:
-        """Every `"event":"connection"` JSON record written so far."""
-        with self._lock:
-            lines = list(self.stderr_lines)
-        records = []
-        for line in lines:
-            start = line.find("{")
-            if start < 0:
-                continue
-            try:
-                obj = json.loads(line[start:])
-            except ValueError:
-                continue
-            if isinstance(obj, dict) and obj.get("event") == "connection":
-                records.append(obj)
-        return records
-
-    def wait_audit(self, count: int, timeout: float = 10.0,
-                   where: Callable[[dict], bool] = lambda r: True) -> list[dict]:
-        """Waits for at least `count` audit records matching `where`; returns all that match."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [r for r in self.audit() if where(r)]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{count} audit record(s) not seen in {timeout}s; have "
-                                   f"{self.audit()}; stderr tail:\n{self.stderr_text()}")
-            time.sleep(0.05)
-
-    def http(self, method: str, path: str, *, endpoint: str = "admin", body: dict | None = None,
-             token: str | None = None, timeout: float = 5.0) -> tuple[int, str]:
-        where = self.admin if endpoint == "admin" else self.metrics
-        if where is None:
-            raise RuntimeError(f"rdpgate has no {endpoint} endpoint")
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{where[0]}:{where[1]}{path}", data=data,
-                                     method=method)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, resp.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode("utf-8", errors="replace")
-
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
-        """The value of one sample from GET /metrics (sum over samples matching `labels`)."""
-        status, text = self.http("GET", "/metrics", endpoint="metrics")
-        if status != 200:
-            raise RuntimeError(f"GET /metrics: {status}")
-        return metric_value(text, name, labels)
-
-    def wait_metric(self, name: str, labels: dict[str, str] | None, expected: float,
-                    timeout: float = 5.0) -> float | None:
-        """Polls /metrics until the sample equals `expected` (metrics may trail the audit line by
-        a moment); returns the last value seen either way, for the caller to assert on."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.metric(name, labels)
-            if value == expected or time.monotonic() > deadline:
-                return value
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc is None:
-            return self.exit_code
-        self.exit_code = stop_process(self.proc, signal.SIGTERM, timeout=timeout)
-        for t in self._threads:
-            t.join(2)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        self.proc = None
-        return self.exit_code
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> "Gateway":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.cleanup()
-
-
-def gateway_yaml(listeners: str, routes: str,
-                 bruteforce: str = "bruteforce: {enabled: false}\n") -> str:
-    """A complete rdpgate config around the given `listeners:` and `routes:` items (YAML lines
-    indented by two spaces): every endpoint on loopback port 0, JSON logs, a private state
-    directory, the admin token from RDPGATE_ADMIN_TOKEN, and no per-source limits (the tests
-    connect often from 127.0.0.1)."""
-    root = "allow_root: true  # the tests may run as root in a container\n" \
-        if os.geteuid() == 0 else ""
-    return (f"{root}workers: 2\n"
-            f"listeners:\n{listeners}"
-            f"routes:\n{routes}"
-            "sources:\n"
-            "  per_source: {max_connections: 0, rate: \"0/s\"}\n"
-            "inspection: {timeout: 5s}\n"
-            "session: {idle_timeout: 60s}\n"
-            "shutdown: {drain_timeout: 2s}\n"
-            f"{bruteforce}"
-            "metrics: {address: \"127.0.0.1:0\"}\n"
-            "admin: {address: \"127.0.0.1:0\", token_env: RDPGATE_ADMIN_TOKEN}\n"
-            "state: {path: \"{state_dir}\"}\n"
-            "logging: {level: info, format: json}\n")
-
-
-def gateway_unavailable() -> str | None:
-    if find_rdpgate() is None:
-        return ("rdpgate binary not found (RDPGATE_BINARY is unset or not a file): build the "
-                "`rdpgate` target and run through ctest, or export RDPGATE_BINARY")
-    return None
-
-
-def _split_endpoint(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _config_sections(path: str) -> set[str]:
-    with open(path, encoding="utf-8") as f:
-        return {line.split()[0] for line in f if line and not line[0].isspace()
-                and line.strip() and not line.startswith("#")}
-
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
-    """Sums the samples of `name` whose labels include `labels`; None if there is none."""
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m or m.group(1) != name:
-            continue
-        have = dict(_LABEL.findall(m.group(3) or ""))
-        if labels and any(have.get(k) != v for k, v in labels.items()):
-            continue
-        total += float(m.group(4))
-        seen = True
-    return total if seen else None
-
-
-# ---------------------------------------------------------------------------------------------
 # Small helpers for tests
 
 
@@ -923,6 +574,10 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 def display() -> Iterator[Xvfb]:
     with Xvfb() as x:
         yield x
+
+
+def missing_programs(names=REQUIRED_PROGRAMS) -> list[str]:
+    return [n for n in names if shutil.which(n) is None]
 
 
 def skip_reason(programs=REQUIRED_PROGRAMS) -> str | None:
@@ -936,17 +591,51 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-SKIP_EXIT_CODE = 77  # ctest SKIP_RETURN_CODE: every test of the file was skipped
+def gateway_yaml(listeners: str, routes: str, bruteforce: str = "{enabled: false}") -> str:
+    """A complete rdpgate config around the given `listeners:` and `routes:` items: every
+    endpoint on loopback port 0, JSON logs, a private state directory, the admin token from
+    RDPGATE_ADMIN_TOKEN, and no per-source limits (the tests connect often from 127.0.0.1)."""
+    return gateway.config(
+        listeners, routes, bruteforce=bruteforce,
+        allow_root="true  # the tests may run as root in a container" if os.geteuid() == 0
+        else None,
+        sources='\n  per_source: {max_connections: 0, rate: "0/s"}',
+        inspection="{timeout: 5s}", session="{idle_timeout: 60s}",
+        shutdown="{drain_timeout: 2s}")
 
 
-def main() -> int:
-    """Runs the calling module's unittest cases; exit 77 when all of them were skipped."""
-    import unittest
-    program = unittest.main(module="__main__", exit=False, verbosity=2)
-    result = program.result
-    if not result.wasSuccessful():
-        return 1
-    # A class skipped in setUpClass counts as one skip and zero tests run.
-    if result.skipped and len(result.skipped) >= result.testsRun:
-        return SKIP_EXIT_CODE
-    return 0
+def gateway_unavailable() -> str | None:
+    return env.rdpgate_missing() if env.rdpgate_bin() is None else None
+
+
+def rdpgate(listeners: str, routes: str, bruteforce: str) -> gateway.Gateway:
+    """A Gateway (not started yet) on gateway_yaml(), with ADMIN_TOKEN for its admin API."""
+    return gateway.Gateway(gateway_yaml(listeners, routes, bruteforce), admin_token=ADMIN_TOKEN)
+
+
+P = TypeVar("P")
+
+
+class PeersTestCase(unittest.TestCase):
+    """A test class on real peers: skipped as a whole when one of PROGRAMS is missing or, with
+    NEEDS_RDPGATE, when the rdpgate binary is; otherwise it gets a private display (`xvfb`) and
+    an xfreerdp client on it (`client`) for all its tests."""
+
+    PROGRAMS: tuple[str, ...] = REQUIRED_PROGRAMS
+    NEEDS_RDPGATE = True
+
+    @classmethod
+    def setUpClass(cls):
+        reason = skip_reason(cls.PROGRAMS) or (cls.NEEDS_RDPGATE and gateway_unavailable())
+        if reason:
+            raise unittest.SkipTest(reason)
+        cls.xvfb = cls.started(Xvfb())
+        cls.client = Client(cls.xvfb.display)
+        cls.addClassCleanup(cls.client.close)
+
+    @classmethod
+    def started(cls, peer: P) -> P:
+        """Starts `peer` (a server or relay above) for the class; it is stopped after it."""
+        peer.start()
+        cls.addClassCleanup(peer.stop)
+        return peer
