@@ -13,6 +13,7 @@
 
 #include "rdpgate/config/load.hpp"
 #include "rdpgate/gateway/app.hpp"
+#include "rdpgate/gateway/net.hpp"
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/privileges.hpp"
 #include "rdpgate/protocol/inspect.hpp"

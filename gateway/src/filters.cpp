@@ -8,13 +8,13 @@
 namespace rdpgate::gateway {
 
 Decision SourceDenyList::on_admission(const Peer& peer, SystemClock::time_point) const {
-  return deny_.contains(peer.address) ? Decision::refuse(OutcomeKind::denied_source, "deny_list")
+  return deny_.contains(peer.address) ? Decision::refuse(OutcomeKind::denied_source, Why::deny_list)
                                       : Decision::pass();
 }
 
 Decision BanCheck::on_admission(const Peer& peer, SystemClock::time_point now) const {
   if (services_.bans != nullptr && services_.bans->is_banned(peer.address, now)) {
-    return Decision::refuse(OutcomeKind::banned, "ban");
+    return Decision::refuse(OutcomeKind::banned, Why::ban);
   }
   return Decision::pass();
 }
@@ -25,17 +25,17 @@ Decision SourceAllowList::on_admission(const Peer& peer, SystemClock::time_point
     if (services_.grants != nullptr && services_.grants->any_grant(peer.address, now)) {
       return Decision::pass();
     }
-    return Decision::refuse(OutcomeKind::denied_source, "no_grant");
+    return Decision::refuse(OutcomeKind::denied_source, Why::no_grant);
   }
   if (!allow_) return Decision::pass();
-  return Decision::refuse(OutcomeKind::denied_source, "allow_list");
+  return Decision::refuse(OutcomeKind::denied_source, Why::allow_list);
 }
 
 Decision SourceRateLimit::on_admission(const Peer& peer, SystemClock::time_point) const {
   if (limiter_->allow(peer.address, rate_.per_second, burst_, RateLimiter::Clock::now())) {
     return Decision::pass();
   }
-  return Decision::refuse(OutcomeKind::rate_limited, "rate_limited");
+  return Decision::refuse(OutcomeKind::rate_limited, Why::rate_limited);
 }
 
 Decision ProtocolRequirement::on_request(const Peer&, const Request& request,
@@ -46,7 +46,7 @@ Decision ProtocolRequirement::on_request(const Peer&, const Request& request,
     return Decision::pass();
   }
   if (!request.has_negotiation) {
-    auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, "no_negotiation");
+    auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, Why::no_negotiation);
     d.disconnect_request = true;
     return d;
   }
@@ -54,7 +54,7 @@ Decision ProtocolRequirement::on_request(const Peer&, const Request& request,
   // `require_protocols: [rdp, ...]`: standard RDP security (no bits) is acceptable too.
   if (accept_rdp_ && request.requested_protocols == 0) return Decision::pass();
   namespace p = protocol::proto;
-  auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, "protocol_not_offered");
+  auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, Why::protocol_not_offered);
   // HYBRID_REQUIRED_BY_SERVER whenever CredSSP is among the required protocols; when only
   // TLS-based protocols are required, SSL_REQUIRED_BY_SERVER ([MS-RDPBCGR] 2.2.1.2.2).
   d.reply = (required_ & (p::hybrid | p::hybrid_ex)) != 0
@@ -70,22 +70,22 @@ Decision UsernamePolicy::on_request(const Peer&, const Request& request,
     for (const auto& a : allow_) {
       if (a == "*") return Decision::pass();
     }
-    return Decision::refuse(OutcomeKind::username_denied, "no_username");
+    return Decision::refuse(OutcomeKind::username_denied, Why::no_username);
   }
   for (const auto& d : deny_) {
-    if (glob_match(d, request.user)) return Decision::refuse(OutcomeKind::username_denied, "deny");
+    if (glob_match(d, request.user)) return Decision::refuse(OutcomeKind::username_denied, Why::deny);
   }
   for (const auto& a : allow_) {
     if (glob_match(a, request.user)) return Decision::pass();
   }
-  return Decision::refuse(OutcomeKind::username_denied, "not_allowed");
+  return Decision::refuse(OutcomeKind::username_denied, Why::not_allowed);
 }
 
 Decision UsernameThrottle::on_request(const Peer&, const Request& request,
                                       SystemClock::time_point now) const {
   if (request.has_cookie && services_.bans != nullptr &&
       services_.bans->username_blocked(request.user, now)) {
-    return Decision::refuse(OutcomeKind::banned, "username_throttled");
+    return Decision::refuse(OutcomeKind::banned, Why::username_throttled);
   }
   return Decision::pass();
 }

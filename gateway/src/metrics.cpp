@@ -96,7 +96,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Register(r);
   refusals_ = &BuildCounter()
                    .Name("rdpgate_refusals_total")
-                   .Help("Refused connections by listener, pipeline stage and reason.")
+                   .Help("Refused connections by listener, phase and reason.")
                    .Register(r);
   sessions_active_ = &BuildGauge()
                           .Name("rdpgate_sessions_active")
@@ -257,11 +257,11 @@ BackendMetrics& Metrics::backend(const std::string& route, const std::string& ba
   return *slot;
 }
 
-void Metrics::refusal(const std::string& listener, Phase stage, std::string_view reason) {
+void Metrics::refusal(const std::string& listener, const Outcome& outcome) {
+  const auto reason = outcome.reason.empty() ? to_string(outcome.kind) : outcome.reason.name();
   std::string key = listener;
   key += '\n';
-  key += to_string(stage);
-  key += '\n';
+  key += static_cast<char>(outcome.phase);
   key += reason;
   prometheus::Counter* c = nullptr;
   {
@@ -269,7 +269,7 @@ void Metrics::refusal(const std::string& listener, Phase stage, std::string_view
     auto& slot = refusal_cache_[key];
     if (slot == nullptr) {
       slot = &refusals_->Add({{"listener", listener},
-                              {"stage", std::string(to_string(stage))},
+                              {"phase", std::string(to_string(outcome.phase))},
                               {"reason", std::string(reason)}});
     }
     c = slot;

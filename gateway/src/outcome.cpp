@@ -1,58 +1,113 @@
-#include "rdpgate/gateway/outcome.hpp"
+// The recorder: the one exit of every connection (recorder.hpp).
+#include <atomic>
+#include <random>
+#include <string>
+
+#include "rdpgate/gateway/backends.hpp"
+#include "rdpgate/gateway/bruteforce.hpp"
+#include "rdpgate/gateway/log.hpp"
+#include "rdpgate/gateway/net.hpp"
+#include "rdpgate/gateway/recorder.hpp"
+#include "rdpgate/protocol/rdp.hpp"
 
 namespace rdpgate::gateway {
+namespace {
 
-std::string_view to_string(OutcomeKind kind) noexcept {
-  switch (kind) {
-    case OutcomeKind::completed: return "completed";
-    case OutcomeKind::denied_source: return "denied_source";
-    case OutcomeKind::banned: return "banned";
-    case OutcomeKind::rate_limited: return "rate_limited";
-    case OutcomeKind::too_many_connections: return "too_many_connections";
-    case OutcomeKind::not_rdp: return "not_rdp";
-    case OutcomeKind::malformed: return "malformed";
-    case OutcomeKind::inspect_timeout: return "inspect_timeout";
-    case OutcomeKind::protocol_not_allowed: return "protocol_not_allowed";
-    case OutcomeKind::username_denied: return "username_denied";
-    case OutcomeKind::token_invalid: return "token_invalid";
-    case OutcomeKind::no_route: return "no_route";
-    case OutcomeKind::backend_unreachable: return "backend_unreachable";
-    case OutcomeKind::idle_timeout: return "idle_timeout";
-    case OutcomeKind::shutdown: return "shutdown";
-    case OutcomeKind::auth_failed: return "auth_failed";
-    case OutcomeKind::max_duration: return "max_duration";
-    case OutcomeKind::killed: return "killed";
-    case OutcomeKind::proxy_refused: return "proxy_refused";
-    case OutcomeKind::internal_error: return "internal_error";
+std::string correlation_text(const std::optional<std::array<std::uint8_t, 16>>& id) {
+  if (!id) return {};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(32);
+  for (auto b : *id) {
+    s += digits[b >> 4];
+    s += digits[b & 0xF];
   }
-  return "internal_error";
+  return s;
 }
 
-std::string_view to_string(Phase phase) noexcept {
-  switch (phase) {
-    case Phase::admission: return "admission";
-    case Phase::inspection: return "inspection";
-    case Phase::policy: return "policy";
-    case Phase::routing: return "routing";
-    case Phase::relay: return "relay";
-  }
-  return "relay";
+std::string requested_text(const Request* request) {
+  if (request == nullptr) return {};
+  if (!request->has_negotiation) return "none";
+  return protocol::protocol_set_name(request->requested_protocols);
 }
 
-const std::array<OutcomeKind, outcome_count>& all_outcomes() noexcept {
-  static constexpr std::array<OutcomeKind, outcome_count> all = {
-      OutcomeKind::completed,      OutcomeKind::denied_source,
-      OutcomeKind::banned,         OutcomeKind::rate_limited,
-      OutcomeKind::too_many_connections, OutcomeKind::not_rdp,
-      OutcomeKind::malformed,      OutcomeKind::inspect_timeout,
-      OutcomeKind::protocol_not_allowed, OutcomeKind::username_denied,
-      OutcomeKind::token_invalid,  OutcomeKind::no_route,
-      OutcomeKind::backend_unreachable, OutcomeKind::idle_timeout,
-      OutcomeKind::shutdown,       OutcomeKind::auth_failed,
-      OutcomeKind::max_duration,   OutcomeKind::killed,
-      OutcomeKind::proxy_refused,  OutcomeKind::internal_error,
-  };
-  return all;
+std::string_view selected_text(const ConnectionRecord& c) {
+  if (c.selected) return protocol::protocol_name(*c.selected);
+  return c.negotiation_failure ? "negotiation_failure" : "";
+}
+
+}  // namespace
+
+std::string next_session_id() {
+  // A random 64-bit base per process plus a counter, mixed so ids do not look sequential.
+  static const std::uint64_t base = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }();
+  static std::atomic<std::uint64_t> counter{0};
+  std::uint64_t x = base + 0x9E3779B97F4A7C15ull * (counter.fetch_add(1) + 1);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, x >>= 4) id[static_cast<std::size_t>(i)] = digits[x & 0xF];
+  return id;
+}
+
+void record_outcome(Services& services, const Policy& policy, const ConnectionRecord& c,
+                    const Outcome& outcome) {
+  auto& metrics = services.metrics;
+  const auto& listener = policy.listeners().at(c.peer->listener);
+  listener.metrics->connections[static_cast<std::size_t>(outcome.kind)]->Increment();
+  if (outcome.refused()) {
+    metrics.refusal(listener.cfg.name, outcome);
+  }
+  if (c.request != nullptr) {
+    metrics.requested_protocols(c.request->requested_protocols, c.request->has_negotiation);
+  }
+  if (c.selected) metrics.selected_protocol(*c.selected);
+  if (c.negotiation_failure) metrics.selected_protocol(Metrics::negotiation_failure);
+  if (c.handshake) listener.metrics->handshake_seconds->Observe(c.handshake->count());
+  if (outcome.kind == OutcomeKind::auth_failed) {
+    on_auth_failure(services, policy.config(), *c.peer, c.request ? c.request->user : "", c.id);
+  }
+
+  // Refusals before a byte was read come in floods: their lines are rate-limited.
+  if (outcome.phase == Phase::admission &&
+      !services.refusal_log.admit(to_string(outcome.kind), SteadyClock::now())) {
+    metrics.log_suppressed().Increment();
+    return;
+  }
+  const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               SteadyClock::now() - c.accepted)
+                               .count();
+  const auto level =
+      outcome.kind == OutcomeKind::internal_error ? spdlog::level::err : spdlog::level::info;
+  const auto* request = c.request;
+  log_event(level, "connection",
+            {{"conn", c.id},
+             {"start", rfc3339(c.start)},
+             {"duration_ms", static_cast<std::int64_t>(duration_ms)},
+             {"src", ip_text(c.peer->address)},
+             {"src_port", c.peer->port},
+             {"listener", listener.cfg.name},
+             {"user", request != nullptr ? std::string_view(request->user) : std::string_view()},
+             {"requested", requested_text(request)},
+             {"selected", selected_text(c)},
+             {"correlation_id", request != nullptr ? correlation_text(request->correlation_id)
+                                                   : std::string()},
+             {"pcb_id", request != nullptr && request->preconnection ? request->preconnection->id
+                                                                     : 0u},
+             {"route", c.route != nullptr ? std::string_view(c.route->cfg.name) : std::string_view()},
+             {"backend", c.backend != nullptr ? std::string_view(c.backend->endpoint.text)
+                                              : std::string_view()},
+             {"phase", to_string(outcome.phase)},
+             {"outcome", to_string(outcome.kind)},
+             {"reason", outcome.reason.name()},
+             {"bytes_in", c.bytes_in},
+             {"bytes_out", c.bytes_out},
+             {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0}});
 }
 
 }  // namespace rdpgate::gateway

@@ -1,7 +1,6 @@
 #include "rdpgate/gateway/policy.hpp"
 
 #include "rdpgate/gateway/filters.hpp"
-#include "rdpgate/gateway/glob.hpp"
 #include "rdpgate/gateway/services.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 
@@ -102,34 +101,56 @@ Decision Policy::check(const Peer& peer, const Request& request,
   return Decision::pass();
 }
 
-std::optional<std::size_t> Policy::choose_route(const Peer& peer, const Request& request,
-                                                const std::string* token_route) const {
-  if (token_route != nullptr) {
-    // A route that requires a token of its own is not left through a token naming another
-    // route: it stays the choice, and the route access check refuses it (`wrong_route`).
-    const auto chosen = choose_route(peer, request, nullptr);
-    if (chosen && routes_[*chosen].cfg.require_token) return chosen;
-    return find_route(*token_route);
-  }
-  const auto& listener = listeners_.at(peer.listener).cfg;
-  for (std::size_t i = 0; i < routes_.size(); ++i) {
-    const auto& r = routes_[i].cfg;
-    if (!r.has_match) continue;
-    const auto& m = r.match;
-    if (m.listener && *m.listener != listener.name) continue;
-    if (m.username && !(request.has_cookie ? glob_match(*m.username, request.user)
-                                           : *m.username == "*")) {
-      continue;
+namespace {
+
+// A compact JWS: three base64url segments separated by two dots.
+bool looks_like_jws(std::string_view s) {
+  if (s.size() < 5 || s.size() > security::TokenVerifier::max_jws_size) return false;
+  int dots = 0;
+  for (char c : s) {
+    if (c == '.') {
+      ++dots;
+    } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_')) {
+      return false;
     }
-    if (m.routing_token &&
-        (request.routing_token.empty() || !glob_match(*m.routing_token, request.routing_token, false))) {
-      continue;
-    }
-    if (m.token_route) continue;  // only reachable through a token naming it
-    return i;
   }
-  if (!listener.route.empty()) return find_route(listener.route);
-  return std::nullopt;
+  return dots == 2;
+}
+
+}  // namespace
+
+TokenCheck check_token(const Policy& policy, Services& services, const Peer& peer,
+                       const Request& request, SystemClock::time_point now) {
+  const auto* verifier = policy.tokens();
+  std::string_view candidate;
+  bool from_routing_token = false;
+  if (request.token_kind == protocol::TokenKind::other &&
+      security::TokenVerifier::is_routing_token(request.routing_token)) {
+    candidate = request.routing_token;
+    from_routing_token = true;
+  } else if (verifier != nullptr && request.preconnection &&
+             looks_like_jws(request.preconnection->blob)) {
+    // Without configured keys a PCB string is someone else's (a Hyper-V VM id, ...): ignore it.
+    candidate = request.preconnection->blob;
+  }
+  TokenCheck check;
+  if (candidate.empty()) return check;
+  if (verifier == nullptr) {
+    services.metrics.token_invalid().Increment();
+    check.refusal = Decision::refuse(OutcomeKind::token_invalid, Why::tokens_not_configured);
+    return check;
+  }
+  auto result = verifier->verify(candidate, peer.address, now);
+  if (auto* err = std::get_if<security::TokenError>(&result)) {
+    services.metrics.token_invalid().Increment();
+    check.refusal = Decision::refuse(OutcomeKind::token_invalid, Reason(*err));
+    return check;
+  }
+  services.metrics.token_valid().Increment();
+  check.route = std::get<security::TokenClaims>(result).route;
+  check.consumed = from_routing_token;
+  return check;
 }
 
 }  // namespace rdpgate::gateway

@@ -1,5 +1,7 @@
 #include "rdpgate/gateway/registry.hpp"
 
+#include <utility>
+
 namespace rdpgate::gateway {
 
 void SessionRegistry::add(const std::shared_ptr<SessionEntry>& e) {
@@ -8,8 +10,25 @@ void SessionRegistry::add(const std::shared_ptr<SessionEntry>& e) {
 }
 
 void SessionRegistry::remove(const std::string& id) {
-  std::lock_guard lock(mutex_);
-  sessions_.erase(id);
+  std::function<void()> notify;
+  {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(id);
+    if (sessions_.empty()) notify = std::exchange(on_empty_, nullptr);
+  }
+  if (notify) notify();
+}
+
+void SessionRegistry::notify_when_empty(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!sessions_.empty() || !fn) {
+      on_empty_ = std::move(fn);
+      return;
+    }
+    on_empty_ = nullptr;
+  }
+  fn();
 }
 
 std::vector<SessionSnapshot> SessionRegistry::list() const {
@@ -24,13 +43,13 @@ std::vector<SessionSnapshot> SessionRegistry::list() const {
   for (const auto& e : entries) {
     SessionSnapshot s;
     s.id = e->id;
-    s.source = e->source;
     s.listener = e->listener;
     s.started = e->started;
     s.bytes_in = e->bytes_in.load();
     s.bytes_out = e->bytes_out.load();
     {
       std::lock_guard lock(e->mutex);
+      s.source = e->source;
       s.route = e->route;
       s.backend = e->backend;
       s.user = e->user;

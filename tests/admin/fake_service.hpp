@@ -82,6 +82,15 @@ class FakeService final : public AdminService {
     return std::nullopt;
   }
 
+  HealthView health() override {
+    std::lock_guard lock{mutex_};
+    return health_;
+  }
+  void set_health(HealthView health) {
+    std::lock_guard lock{mutex_};
+    health_ = std::move(health);
+  }
+
   void fail_reload_with(std::string message) {
     std::lock_guard lock{mutex_};
     reload_error_ = std::move(message);
@@ -112,6 +121,7 @@ class FakeService final : public AdminService {
   std::vector<GrantView> grants_;
   std::set<std::string> routes_{"default", "finance"};
   std::optional<std::string> reload_error_;
+  HealthView health_;
   int mutations_ = 0;
   int reloads_ = 0;
   int grant_counter_ = 1;

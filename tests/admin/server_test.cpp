@@ -106,9 +106,37 @@ TEST(AdminServer, HealthzNeedsNoToken) {
   ASSERT_FALSE(result.error) << result.error.message();
   EXPECT_EQ(result.response.result(), http::status::ok);
   EXPECT_EQ(result.response[http::field::content_type], "application/json");
-  EXPECT_EQ(body_json(result), json::parse(R"({"status":"ok"})"));
+  EXPECT_EQ(body_json(result), json::parse(R"({"status":"ok","state":{"persistent":true,)"
+                                           R"("errors":0,"last_error":"","last_error_at":null}})"));
   EXPECT_EQ(server.call(http::verb::post, "/healthz", std::nullopt).response.result(),
             http::status::method_not_allowed);
+}
+
+TEST(AdminServer, HealthzReportsStateFailuresAsDegradedButStaysUp) {
+  RunningServer server;
+  HealthView failing;
+  failing.state_failures = 3;
+  failing.state_last_error = "state \"/x/rdpgate.db\": write: disk I/O error";
+  failing.state_last_failure = std::chrono::system_clock::now();
+  server.service().set_health(failing);
+  auto result = server.call(http::verb::get, "/healthz", std::nullopt);
+  ASSERT_FALSE(result.error) << result.error.message();
+  EXPECT_EQ(result.response.result(), http::status::ok);  // still relaying: not a dead process
+  auto body = body_json(result).as_object();
+  EXPECT_EQ(body.at("status").as_string(), "degraded");
+  EXPECT_EQ(body.at("state").at("errors").to_number<int>(), 3);
+  EXPECT_EQ(body.at("state").at("last_error").as_string(), failing.state_last_error);
+
+  // An old failure no longer degrades; memory-only state always does.
+  failing.state_last_failure = std::chrono::system_clock::now() - std::chrono::hours{1};
+  server.service().set_health(failing);
+  EXPECT_EQ(body_json(server.call(http::verb::get, "/healthz", std::nullopt)).at("status").as_string(),
+            "ok");
+  HealthView memory_only;
+  memory_only.state_persistent = false;
+  server.service().set_health(memory_only);
+  EXPECT_EQ(body_json(server.call(http::verb::get, "/healthz", std::nullopt)).at("status").as_string(),
+            "degraded");
 }
 
 TEST(AdminServer, EveryV1EndpointRefusesAMissingOrWrongTokenAndChangesNothing) {

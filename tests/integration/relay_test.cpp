@@ -57,8 +57,8 @@ TEST_F(Relay, AllowedSessionIsRelayedVerbatim) {
   EXPECT_EQ(backend.received(0), data);
 
   // While it runs the session is listed, with what the gateway learned about it.
-  ASSERT_TRUE(eventually([&] { return gw.app().list_sessions().size() == 1; }));
-  const auto s = gw.app().list_sessions().front();
+  ASSERT_TRUE(eventually([&] { return gw.app().admin_service().list_sessions().size() == 1; }));
+  const auto s = gw.app().admin_service().list_sessions().front();
   EXPECT_EQ(s.user, "alice");
   EXPECT_EQ(s.route, "main");
   EXPECT_EQ(s.backend, backend.address());
@@ -332,10 +332,10 @@ TEST_F(Relay, KilledSession) {
   ASSERT_TRUE(start({}, backend));
   auto c = session("bob");
   ASSERT_TRUE(c);
-  ASSERT_TRUE(eventually([&] { return gw.app().list_sessions().size() == 1; }));
-  const auto id = gw.app().list_sessions().front().id;
-  EXPECT_FALSE(gw.app().kill_session("0000000000000000"));
-  EXPECT_TRUE(gw.app().kill_session(id));
+  ASSERT_TRUE(eventually([&] { return gw.app().admin_service().list_sessions().size() == 1; }));
+  const auto id = gw.app().admin_service().list_sessions().front().id;
+  EXPECT_FALSE(gw.app().admin_service().kill_session("0000000000000000"));
+  EXPECT_TRUE(gw.app().admin_service().kill_session(id));
   auto d = c->drain(5s);
   EXPECT_TRUE(d.closed);
   auto r = gw.wait_record(c->local_port());
@@ -343,7 +343,7 @@ TEST_F(Relay, KilledSession) {
   EXPECT_EQ(str(*r, "outcome"), "killed");
   EXPECT_EQ(str(*r, "conn"), id);
   EXPECT_EQ(gw.connections("killed"), 1);
-  EXPECT_TRUE(eventually([&] { return gw.app().list_sessions().empty(); }));
+  EXPECT_TRUE(eventually([&] { return gw.app().admin_service().list_sessions().empty(); }));
 }
 
 TEST_F(Relay, ReloadAppliesToNewConnectionsOnly) {

@@ -150,16 +150,16 @@ class Traffic:
         self.public = gw.addr("public")[1]
         self.limited = gw.addr("limited")[1]
         self.connections = collections.Counter()  # (listener, outcome) -> count
-        self.refusals = collections.Counter()     # (listener, stage, reason) -> count
+        self.refusals = collections.Counter()     # (listener, phase, reason) -> count
         self.c2s = 0
         self.s2c = 0
         self.inspection_bytes = collections.Counter()  # listener -> bytes read while inspecting
         self.requested = collections.Counter()    # protocol -> count
         self.relayed = 0
 
-    def _refused(self, listener, outcome, stage, reason, inspected=0):
+    def _refused(self, listener, outcome, phase, reason, inspected=0):
         self.connections[(listener, outcome)] += 1
-        self.refusals[(listener, stage, reason)] += 1
+        self.refusals[(listener, phase, reason)] += 1
         self.inspection_bytes[listener] += inspected
 
     def _request(self, user, requested):
@@ -271,8 +271,8 @@ def check_counts():
                                  t.connections[(listener, outcome)])
             expect_equal(problems, "connections_total (all series)",
                          value(s, "rdpgate_connections_total"), t.total)
-            expect_equal(problems, "refusals_total by listener/stage/reason",
-                         by_labels(s, "rdpgate_refusals_total", ("listener", "stage", "reason")),
+            expect_equal(problems, "refusals_total by listener/phase/reason",
+                         by_labels(s, "rdpgate_refusals_total", ("listener", "phase", "reason")),
                          dict(t.refusals))
             expect_equal(problems, "relay_bytes_total{client_to_server}",
                          value(s, "rdpgate_relay_bytes_total", direction="client_to_server"),

@@ -45,7 +45,7 @@ LOGROTATE = DEPLOY / "logrotate" / "rdpgate"
 # dashboards and rules may rely on. Histograms also have _bucket{le}, _sum and _count series.
 KNOWN_METRICS = {
     "rdpgate_connections_total": {"listener", "outcome"},
-    "rdpgate_refusals_total": {"listener", "stage", "reason"},
+    "rdpgate_refusals_total": {"listener", "phase", "reason"},
     "rdpgate_sessions_active": {"listener"},
     "rdpgate_route_sessions_active": {"route"},
     "rdpgate_relay_bytes_total": {"direction"},
@@ -441,7 +441,7 @@ def check_dashboard_live():
 
             expect = {
                 ("rdpgate_connections_total", "outcome", "not_rdp"): 1,
-                ("rdpgate_refusals_total", "stage", "inspection"): 1,
+                ("rdpgate_refusals_total", "phase", "inspection"): 1,
                 ("rdpgate_handshake_duration_seconds_count", "listener", "public"): 1,
                 ("rdpgate_backend_connect_failures_total", "backend", f"127.0.0.1:{dead}"): 1,
                 ("rdpgate_selected_protocol_total", "protocol", "hybrid"): 1,

@@ -47,8 +47,9 @@ config::BruteforceConfig small_config() {
   return c;
 }
 
-std::unique_ptr<state::StateStore> open_store(const std::string& dir) {
-  auto opened = state::StateStore::open(dir);
+std::unique_ptr<state::StateStore> open_store(const std::string& dir,
+                                              state::StateHealth* health = nullptr) {
+  auto opened = state::StateStore::open(dir, health);
   if (auto* error = std::get_if<std::string>(&opened)) {
     ADD_FAILURE() << *error;
     return nullptr;
@@ -236,7 +237,8 @@ TEST(BanManager, ReconfigureKeepsBansAndCounters) {
 
 TEST(BanManager, PersistsAcrossInstancesOnTheSameStore) {
   test::TempDir tmp;
-  auto store = open_store(tmp.path());
+  state::StateHealth health;
+  auto store = open_store(tmp.path(), &health);
   ASSERT_TRUE(store);
   const auto a = ip("203.0.113.7");
   {
@@ -245,13 +247,13 @@ TEST(BanManager, PersistsAcrossInstancesOnTheSameStore) {
     (void)bans.ban(cidr("198.51.100.0/24"), 2h, "manual", t0);
     (void)bans.ban(cidr("2001:db8::/32"), 2h, "gone soon", t0);
     EXPECT_TRUE(bans.unban(cidr("2001:db8::/32")));
-    EXPECT_EQ(bans.last_error(), "");
+    EXPECT_EQ(health.snapshot().failures, 0U);
   }
   store.reset();
-  store = open_store(tmp.path());  // as after a restart
+  store = open_store(tmp.path(), &health);  // as after a restart
   ASSERT_TRUE(store);
   BanManager bans{small_config(), store.get()};
-  EXPECT_EQ(bans.last_error(), "");
+  EXPECT_EQ(health.snapshot().failures, 0U);
   EXPECT_TRUE(bans.is_banned(a, t0 + 1min));
   EXPECT_TRUE(bans.is_banned(ip("198.51.100.77"), t0 + 1min));
   EXPECT_FALSE(bans.is_banned(ip("2001:db8::1"), t0 + 1min));
@@ -275,7 +277,10 @@ TEST(BanManager, PersistsAcrossInstancesOnTheSameStore) {
 
 TEST(BanManager, StoreErrorIsReportedAndDefenceGoesOn) {
   test::TempDir tmp;
-  auto store = open_store(tmp.path());
+  state::StateHealth health;
+  std::vector<std::string> observed;
+  health.observe([&](const std::string& error) { observed.push_back(error); });
+  auto store = open_store(tmp.path(), &health);
   ASSERT_TRUE(store);
   BanManager bans{small_config(), store.get()};
   // Make every write of a ban fail, as a full disk would, through a second connection.
@@ -290,12 +295,17 @@ TEST(BanManager, StoreErrorIsReportedAndDefenceGoesOn) {
 
   for (int i = 0; i < 3; ++i) (void)bans.record_failure(ip("192.0.2.1"), "", t0);
   EXPECT_TRUE(bans.is_banned(ip("192.0.2.1"), t0));  // the defence works in memory
-  EXPECT_NE(bans.last_error().find("simulated disk full"), std::string::npos)
-      << bans.last_error();
+  // The store reported the failure to the one health sink, once per failed write.
+  const auto after_auto = health.snapshot();
+  EXPECT_EQ(after_auto.failures, 1U);
+  EXPECT_NE(after_auto.last_error.find("simulated disk full"), std::string::npos)
+      << after_auto.last_error;
+  ASSERT_EQ(observed.size(), 1U);
+  EXPECT_EQ(observed[0], after_auto.last_error);
   (void)bans.ban(cidr("192.0.2.0/24"), 1h, "manual", t0);
   EXPECT_TRUE(bans.is_banned(ip("192.0.2.77"), t0));
-  bans.clear_error();
-  EXPECT_EQ(bans.last_error(), "");
+  EXPECT_EQ(health.snapshot().failures, 2U);
+  EXPECT_TRUE(health.snapshot().persistent);
 }
 
 TEST(BanManager, ConcurrentFailuresAndLookups) {

@@ -110,9 +110,10 @@ TEST(GrantTable, BoundedButExpiredGrantsMakeRoom) {
 
 TEST(GrantTable, DurableAcrossRestart) {
   test::TempDir tmp;
+  state::StateHealth health;
   std::string kept_id;
   {
-    auto opened = state::StateStore::open(tmp.path());
+    auto opened = state::StateStore::open(tmp.path(), &health);
     ASSERT_TRUE(std::holds_alternative<std::unique_ptr<state::StateStore>>(opened));
     auto store = std::move(std::get<std::unique_ptr<state::StateStore>>(opened));
     GrantTable grants{store.get()};
@@ -120,13 +121,13 @@ TEST(GrantTable, DurableAcrossRestart) {
     const auto revoked = add_or_fail(grants, "203.0.113.8/32", "finance", 2h, t0);
     (void)add_or_fail(grants, "203.0.113.9/32", "finance", 1min, t0);
     EXPECT_TRUE(grants.revoke(revoked.id));
-    EXPECT_EQ(grants.last_error(), "");
+    EXPECT_EQ(health.snapshot().failures, 0u);
   }
-  auto opened = state::StateStore::open(tmp.path());
+  auto opened = state::StateStore::open(tmp.path(), &health);
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<state::StateStore>>(opened));
   auto store = std::move(std::get<std::unique_ptr<state::StateStore>>(opened));
   GrantTable grants{store.get()};
-  EXPECT_EQ(grants.last_error(), "");
+  EXPECT_EQ(health.snapshot().failures, 0u);
   EXPECT_TRUE(grants.allows(ip("203.0.113.7"), "finance", t0 + 1h));
   EXPECT_FALSE(grants.allows(ip("203.0.113.8"), "finance", t0 + 1h));  // revoked stays revoked
   EXPECT_FALSE(grants.allows(ip("203.0.113.9"), "finance", t0 + 1h));  // expired

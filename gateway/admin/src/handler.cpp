@@ -329,7 +329,8 @@ Response handle_request(const Request& request, std::string_view token, AdminSer
   try {
     if (target == "/healthz") {
       if (request.method() != http::verb::get) return method_not_allowed("GET", version);
-      return ok(version);
+      return json_response(http::status::ok,
+                           to_json(service.health(), std::chrono::system_clock::now()), version);
     }
     if (target != "/v1" && !target.starts_with("/v1/")) {
       return error_response(http::status::not_found, "not found", version);

@@ -49,4 +49,17 @@ boost::json::value to_json(const GrantView& grant) {
                              {"reason", grant.reason}};
 }
 
+boost::json::value to_json(const HealthView& health, std::chrono::system_clock::time_point now) {
+  boost::json::object state{{"persistent", health.state_persistent},
+                            {"errors", health.state_failures},
+                            {"last_error", health.state_last_error}};
+  if (health.state_last_failure) {
+    state["last_error_at"] = format_rfc3339(*health.state_last_failure);
+  } else {
+    state["last_error_at"] = nullptr;
+  }
+  return boost::json::object{{"status", health.degraded(now) ? "degraded" : "ok"},
+                             {"state", std::move(state)}};
+}
+
 }  // namespace rdpgate::admin

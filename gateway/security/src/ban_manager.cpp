@@ -41,8 +41,7 @@ state::BanRecord to_record(const Ban& ban) {
 BanManager::BanManager(config::BruteforceConfig config, state::StateStore* store)
     : store_(store), config_(std::move(config)), exempt_(config_.exempt) {
   if (store_ == nullptr) return;
-  std::string error;
-  for (const auto& record : store_->load_bans(&error)) {
+  for (const auto& record : store_->load_bans()) {
     const auto cidr = config::parse_cidr(record.cidr);
     if (!cidr) continue;  // written by a newer or broken version: skip rather than refuse
     Ban ban{*cidr, record.until, record.reason, record.origin, record.offenses};
@@ -52,12 +51,11 @@ BanManager::BanManager(config::BruteforceConfig config, state::StateStore* store
       wide_.push_back(std::move(ban));
     }
   }
-  for (const auto& record : store_->load_offenders(&error)) {
+  for (const auto& record : store_->load_offenders()) {
     if (const auto address = config::parse_ip(record.address)) {
       offenders_[*address] = Offender{record.offenses, record.last_ban};
     }
   }
-  last_error_ = std::move(error);
 }
 
 milliseconds BanManager::ban_duration(std::uint32_t offenses) const {
@@ -67,10 +65,6 @@ milliseconds BanManager::ban_duration(std::uint32_t offenses) const {
   // `!(grown < cap)` also catches infinity and NaN from a huge exponent.
   if (!(grown < static_cast<double>(cap.count()))) return std::max(cap, config_.ban_time);
   return milliseconds{static_cast<milliseconds::rep>(grown)};
-}
-
-void BanManager::note_error(std::optional<std::string> error) {
-  if (error) last_error_ = std::move(*error);
 }
 
 std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
@@ -116,8 +110,8 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
     }
   }
   if (created && store_ != nullptr) {
-    note_error(store_->put_ban(to_record(*created)));
-    note_error(store_->put_offender(*offender_record));
+    state::reported(store_->put_ban(to_record(*created)));
+    state::reported(store_->put_offender(*offender_record));
   }
   return created;
 }
@@ -184,7 +178,7 @@ Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string
       }
     }
   }
-  if (store_ != nullptr) note_error(store_->put_ban(to_record(ban)));
+  if (store_ != nullptr) state::reported(store_->put_ban(to_record(ban)));
   return ban;
 }
 
@@ -203,7 +197,7 @@ bool BanManager::unban(const config::Cidr& cidr) {
     }
     std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
   }
-  if (store_ != nullptr) note_error(store_->delete_ban(cidr.to_string()));
+  if (store_ != nullptr) state::reported(store_->delete_ban(cidr.to_string()));
   return found;
 }
 
@@ -264,17 +258,7 @@ void BanManager::purge(TimePoint now) {
     std::unique_lock lock{mutex_};
     sweep_locked(now);
   }
-  if (store_ != nullptr) note_error(store_->purge_expired(now, offender_memory));
-}
-
-std::string BanManager::last_error() const {
-  std::lock_guard writer{writer_mutex_};
-  return last_error_;
-}
-
-void BanManager::clear_error() {
-  std::lock_guard writer{writer_mutex_};
-  last_error_.clear();
+  if (store_ != nullptr) state::reported(store_->purge_expired(now, offender_memory));
 }
 
 }  // namespace rdpgate::security

@@ -18,14 +18,12 @@ state::GrantRecord to_record(const Grant& grant) {
 
 GrantTable::GrantTable(state::StateStore* store) : store_(store) {
   if (store_ == nullptr) return;
-  std::string error;
-  for (auto& record : store_->load_grants(&error)) {
+  for (auto& record : store_->load_grants()) {
     const auto cidr = config::parse_cidr(record.cidr);
     if (!cidr) continue;  // written by a newer or broken version: skip rather than refuse
     grants_.push_back({std::move(record.id), *cidr, std::move(record.route), record.until,
                        std::move(record.reason), record.created});
   }
-  last_error_ = std::move(error);
 }
 
 std::variant<Grant, std::string> GrantTable::add(const config::Cidr& cidr, std::string route,
@@ -46,7 +44,7 @@ std::variant<Grant, std::string> GrantTable::add(const config::Cidr& cidr, std::
     grants_.push_back(grant);
   }
   if (store_ != nullptr) {
-    if (auto error = store_->put_grant(to_record(grant))) last_error_ = std::move(*error);
+    state::reported(store_->put_grant(to_record(grant)));
   }
   return grant;
 }
@@ -59,7 +57,7 @@ bool GrantTable::revoke(std::string_view id) {
     found = std::erase_if(grants_, [&](const Grant& g) { return g.id == id; }) > 0;
   }
   if (found && store_ != nullptr) {
-    if (auto error = store_->delete_grant(id)) last_error_ = std::move(*error);
+    state::reported(store_->delete_grant(id));
   }
   return found;
 }
@@ -114,18 +112,8 @@ void GrantTable::purge(TimePoint now) {
   }
   if (store_ == nullptr) return;
   for (const auto& id : expired) {
-    if (auto error = store_->delete_grant(id)) last_error_ = std::move(*error);
+    state::reported(store_->delete_grant(id));
   }
-}
-
-std::string GrantTable::last_error() const {
-  std::lock_guard writer{writer_mutex_};
-  return last_error_;
-}
-
-void GrantTable::clear_error() {
-  std::lock_guard writer{writer_mutex_};
-  last_error_.clear();
 }
 
 }  // namespace rdpgate::security

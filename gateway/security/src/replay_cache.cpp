@@ -5,11 +5,9 @@ namespace rdpgate::security {
 ReplayCache::ReplayCache(state::StateStore* store, std::size_t capacity)
     : store_(store), capacity_(capacity) {
   if (store_ == nullptr) return;
-  std::string error;
-  for (auto& record : store_->load_replays(&error)) {
+  for (auto& record : store_->load_replays()) {
     seen_.emplace(std::move(record.jti), record.expires);
   }
-  last_error_ = std::move(error);
 }
 
 bool ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now) {
@@ -24,7 +22,7 @@ bool ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoin
     if (seen_.size() >= capacity_) return false;
   }
   if (store_ != nullptr) {
-    if (auto error = store_->put_replay({key, keep_until})) last_error_ = std::move(*error);
+    state::reported(store_->put_replay({key, keep_until}));
   }
   seen_.emplace(std::move(key), keep_until);
   return true;
@@ -49,18 +47,8 @@ void ReplayCache::purge(TimePoint now) {
   std::lock_guard lock{mutex_};
   purge_locked(now);
   if (store_ != nullptr) {
-    if (auto error = store_->purge_expired(now)) last_error_ = std::move(*error);
+    state::reported(store_->purge_expired(now));
   }
-}
-
-std::string ReplayCache::last_error() const {
-  std::lock_guard lock{mutex_};
-  return last_error_;
-}
-
-void ReplayCache::clear_error() {
-  std::lock_guard lock{mutex_};
-  last_error_.clear();
 }
 
 }  // namespace rdpgate::security

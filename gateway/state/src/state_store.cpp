@@ -88,7 +88,7 @@ std::optional<BanOrigin> parse_ban_origin(std::string_view text) noexcept {
 }
 
 std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
-    const std::string& directory) {
+    const std::string& directory, StateHealth* health) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(directory, ec);
@@ -138,7 +138,7 @@ std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
     sqlite3_close(db);
     return where + "cannot enable write-ahead logging (journal_mode is \"" + mode + "\")";
   }
-  return std::unique_ptr<StateStore>(new StateStore(db, path));
+  return std::unique_ptr<StateStore>(new StateStore(db, path, health));
 }
 
 StateStore::~StateStore() { sqlite3_close(db_); }
@@ -154,6 +154,19 @@ std::string StateStore::error_message(std::string_view what) const {
 
 std::optional<std::string> StateStore::execute(const char* sql,
                                                std::initializer_list<Param> params) {
+  auto error = execute_locked(sql, params);
+  if (error && health_ != nullptr) health_->failed(*error);
+  return error;
+}
+
+void StateStore::loaded(std::string failure, std::string* error) {
+  if (failure.empty()) return;
+  if (health_ != nullptr) health_->failed(failure);
+  if (error != nullptr) *error = std::move(failure);
+}
+
+std::optional<std::string> StateStore::execute_locked(const char* sql,
+                                                      std::initializer_list<Param> params) {
   std::lock_guard lock{mutex_};
   Statement s;
   if (sqlite3_prepare_v2(db_, sql, -1, &s.stmt, nullptr) != SQLITE_OK) {
@@ -214,8 +227,10 @@ std::optional<std::string> StateStore::put_replay(const ReplayRecord& replay) {
 }
 
 std::vector<BanRecord> StateStore::load_bans(std::string* error) {
-  std::lock_guard lock{mutex_};
   std::vector<BanRecord> out;
+  std::string failure;
+  {
+    std::lock_guard lock{mutex_};
   auto failed = select_all(
       db_, "SELECT cidr, until, reason, origin, offenses FROM bans ORDER BY cidr",
       [&](sqlite3_stmt* s) {
@@ -227,13 +242,17 @@ std::vector<BanRecord> StateStore::load_bans(std::string* error) {
         ban.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
         out.push_back(std::move(ban));
       });
-  if (!failed.empty() && error != nullptr) *error = error_message("load bans");
+    if (!failed.empty()) failure = error_message("load bans");
+  }
+  loaded(std::move(failure), error);
   return out;
 }
 
 std::vector<GrantRecord> StateStore::load_grants(std::string* error) {
-  std::lock_guard lock{mutex_};
   std::vector<GrantRecord> out;
+  std::string failure;
+  {
+    std::lock_guard lock{mutex_};
   auto failed = select_all(
       db_, "SELECT id, cidr, route, until, reason, created FROM grants ORDER BY created, id",
       [&](sqlite3_stmt* s) {
@@ -246,13 +265,17 @@ std::vector<GrantRecord> StateStore::load_grants(std::string* error) {
         grant.created = from_millis(sqlite3_column_int64(s, 5));
         out.push_back(std::move(grant));
       });
-  if (!failed.empty() && error != nullptr) *error = error_message("load grants");
+    if (!failed.empty()) failure = error_message("load grants");
+  }
+  loaded(std::move(failure), error);
   return out;
 }
 
 std::vector<OffenderRecord> StateStore::load_offenders(std::string* error) {
-  std::lock_guard lock{mutex_};
   std::vector<OffenderRecord> out;
+  std::string failure;
+  {
+    std::lock_guard lock{mutex_};
   auto failed = select_all(
       db_, "SELECT address, offenses, last_ban FROM offenders ORDER BY address",
       [&](sqlite3_stmt* s) {
@@ -262,19 +285,25 @@ std::vector<OffenderRecord> StateStore::load_offenders(std::string* error) {
         offender.last_ban = from_millis(sqlite3_column_int64(s, 2));
         out.push_back(std::move(offender));
       });
-  if (!failed.empty() && error != nullptr) *error = error_message("load offenders");
+    if (!failed.empty()) failure = error_message("load offenders");
+  }
+  loaded(std::move(failure), error);
   return out;
 }
 
 std::vector<ReplayRecord> StateStore::load_replays(std::string* error) {
-  std::lock_guard lock{mutex_};
   std::vector<ReplayRecord> out;
+  std::string failure;
+  {
+    std::lock_guard lock{mutex_};
   auto failed = select_all(db_, "SELECT jti, expires FROM replay_cache ORDER BY jti",
                            [&](sqlite3_stmt* s) {
                              out.push_back({column_text(s, 0),
                                             from_millis(sqlite3_column_int64(s, 1))});
                            });
-  if (!failed.empty() && error != nullptr) *error = error_message("load replay cache");
+    if (!failed.empty()) failure = error_message("load replay cache");
+  }
+  loaded(std::move(failure), error);
   return out;
 }
 

@@ -92,7 +92,6 @@ struct RouteMatch {
   std::optional<std::string> username;       // glob on the cookie (case-insensitive)
   std::optional<std::string> routing_token;  // glob on the whole routing-token line
   std::optional<std::string> listener;       // listener name
-  std::optional<std::string> token_route;    // set implicitly: a signed token naming this route
 };
 
 enum class Balance { least_connections, round_robin, first };

@@ -1,11 +1,12 @@
 #pragma once
-// The running gateway: worker threads (one single-threaded io_context each), listeners, the
-// policy store, the shared services, the metrics endpoint, the admin API, health checks,
-// signals, reload and drain.
+// The running gateway, wired: worker threads (one single-threaded io_context each) and a control
+// thread, the policy store, the shared services, durable state, listeners, the metrics
+// endpoint, the admin API, health checks and signals. The parts live in their own files:
+// listener.cpp, health.cpp, admin_adapter.cpp; reload.cpp and shutdown.cpp hold App's reload and
+// drain.
 
 #include <atomic>
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -13,14 +14,17 @@
 #include <thread>
 #include <vector>
 
-#include "rdpgate/admin/service.hpp"
 #include "rdpgate/config/config.hpp"
+#include "rdpgate/gateway/admin_adapter.hpp"
 #include "rdpgate/gateway/asio.hpp"
+#include "rdpgate/gateway/health.hpp"
+#include "rdpgate/gateway/listener.hpp"
 #include "rdpgate/gateway/metrics.hpp"
 #include "rdpgate/gateway/policy.hpp"
 #include "rdpgate/gateway/registry.hpp"
 #include "rdpgate/gateway/services.hpp"
 #include "rdpgate/gateway/session.hpp"
+#include "rdpgate/state/health.hpp"
 
 namespace prometheus {
 class Exposer;
@@ -39,10 +43,10 @@ class ReplayCache;
 
 namespace rdpgate::gateway {
 
-class App final : public admin::AdminService {
+class App {
  public:
   explicit App(config::Config cfg);
-  ~App() override;
+  ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
@@ -57,47 +61,32 @@ class App final : public admin::AdminService {
   std::optional<std::string> reload_from_file();
   std::optional<std::string> apply(config::Config cfg);  // reload with an already loaded config
 
-  struct Bound {
-    std::string name;
-    tcp::endpoint endpoint;
-  };
-  [[nodiscard]] std::vector<Bound> listeners() const;
+  using Bound = Listeners::Bound;
+  [[nodiscard]] std::vector<Bound> listeners() const { return listeners_.bound(); }
   [[nodiscard]] std::optional<tcp::endpoint> metrics_endpoint() const { return metrics_endpoint_; }
   [[nodiscard]] std::optional<tcp::endpoint> admin_endpoint() const { return admin_endpoint_; }
   [[nodiscard]] Services& services() noexcept { return *services_; }
   [[nodiscard]] Metrics& metrics() noexcept { return *metrics_; }
   [[nodiscard]] SessionRegistry& registry() noexcept { return registry_; }
   [[nodiscard]] std::shared_ptr<const Policy> policy() const { return policies_.current(); }
-
-  // admin::AdminService
-  std::vector<admin::SessionView> list_sessions() override;
-  bool kill_session(std::string_view id) override;
-  std::vector<admin::BanView> list_bans() override;
-  std::variant<admin::BanView, std::string> add_ban(std::string_view cidr, config::Duration duration,
-                                                    std::string_view reason) override;
-  bool remove_ban(std::string_view cidr) override;
-  std::vector<admin::GrantView> list_grants() override;
-  std::variant<admin::GrantView, std::string> add_grant(std::string_view cidr,
-                                                        std::string_view route,
-                                                        config::Duration duration,
-                                                        std::string_view reason) override;
-  bool revoke_grant(std::string_view id) override;
-  std::optional<std::string> reload() override { return reload_from_file(); }
+  [[nodiscard]] const state::StateHealth& state_health() const noexcept { return state_health_; }
+  // The admin API's view of the gateway (after start()).
+  [[nodiscard]] AdminAdapter& admin_service() noexcept { return *admin_service_; }
 
  private:
-  struct Listener;
-  std::optional<std::string> open_listener(const config::ListenerConfig& lc);
-  awaitable<void> accept_loop(std::shared_ptr<Listener> listener);
-  void on_accepted(Listener& listener, tcp::socket socket, SteadyClock::time_point accepted);
+  std::optional<std::string> open_state_and_policy();
+  std::optional<std::string> start_metrics();
+  std::optional<std::string> start_admin();
+  void start_threads();
   awaitable<void> housekeeping();
-  awaitable<void> health_checks(std::string route, std::uint64_t generation);
-  void start_health_checks(const config::Config& cfg);
   awaitable<void> shutdown_sequence();
-  void sync_gauges();
+  awaitable<void> wait_for_sessions(SteadyClock::time_point deadline);
+  awaitable<void> stop_exposer();
 
   config::Config initial_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Services> services_;
+  state::StateHealth state_health_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<security::BanManager> bans_;
   std::unique_ptr<security::GrantTable> grants_;
@@ -110,15 +99,14 @@ class App final : public admin::AdminService {
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
   std::vector<std::thread> threads_;
-  std::atomic<std::size_t> next_worker_{0};
-  mutable std::mutex listeners_mutex_;
-  std::vector<std::shared_ptr<Listener>> listeners_;
+  Listeners listeners_;
+  HealthChecks health_;
   std::optional<asio::signal_set> signals_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::optional<tcp::endpoint> metrics_endpoint_;
+  std::unique_ptr<AdminAdapter> admin_service_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::optional<tcp::endpoint> admin_endpoint_;
-  std::atomic<std::uint64_t> health_generation_{0};
   std::mutex reload_mutex_;
 
   std::mutex done_mutex_;

@@ -14,15 +14,15 @@ namespace rdpgate::gateway {
 
 struct Decision {
   OutcomeKind refusal = OutcomeKind::completed;  // completed = pass
-  std::string reason;                            // bounded snake_case detail
+  Reason reason;                                  // bounded snake_case detail
   std::optional<protocol::NegFailureCode> reply;  // answer with CC + RDP_NEG_FAILURE first
   bool disconnect_request = false;                // answer with an X.224 DR first
   [[nodiscard]] bool refused() const noexcept { return refusal != OutcomeKind::completed; }
   static Decision pass() noexcept { return {}; }
-  static Decision refuse(OutcomeKind why, std::string reason = {}) {
+  static Decision refuse(OutcomeKind why, Reason reason = {}) noexcept {
     Decision d;
     d.refusal = why;
-    d.reason = std::move(reason);
+    d.reason = reason;
     return d;
   }
 };

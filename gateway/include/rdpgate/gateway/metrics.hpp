@@ -55,7 +55,9 @@ class Metrics {
   ListenerMetrics& listener(const std::string& name);
   RouteMetrics& route(const std::string& name);
   BackendMetrics& backend(const std::string& route, const std::string& backend);
-  void refusal(const std::string& listener, Phase stage, std::string_view reason);
+  // rdpgate_refusals_total{listener,phase,reason}: the reason's name, or the outcome's when it
+  // has none.
+  void refusal(const std::string& listener, const Outcome& outcome);
 
   void requested_protocols(std::uint32_t requested, bool has_negotiation);
   // A single protocol from RDP_NEG_RSP, or `negotiation_failure` for an RDP_NEG_FAILURE.
@@ -116,7 +118,7 @@ class Metrics {
   std::unordered_map<std::string, std::unique_ptr<ListenerMetrics>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;
   std::unordered_map<std::string, std::unique_ptr<BackendMetrics>> backends_;
-  std::unordered_map<std::string, prometheus::Counter*> refusal_cache_;
+  std::unordered_map<std::string, prometheus::Counter*> refusal_cache_;  // listener \n phase/reason
 };
 
 }  // namespace rdpgate::gateway

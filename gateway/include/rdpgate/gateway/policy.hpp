@@ -61,7 +61,7 @@ class Policy {
                                SystemClock::time_point now) const;
   // Route choice (SPEC §8): a token's route claim (unless the route chosen without it requires
   // a token: then that one); else routes in file order whose `match` conditions all hold; else
-  // the listener's `route`; else nullopt (`no_route`).
+  // the listener's `route`; else nullopt (`no_route`). Defined in routing.cpp.
   [[nodiscard]] std::optional<std::size_t> choose_route(const Peer& peer, const Request& request,
                                                         const std::string* token_route) const;
 
@@ -71,6 +71,17 @@ class Policy {
   std::vector<RoutePolicy> routes_;
   std::shared_ptr<const security::TokenVerifier> tokens_;
 };
+
+// Signed access tokens (a JWS as the Preconnection PDU string, or rdpgate's compact token as
+// the routing token): verified when the request carries one; a present but invalid token is
+// refused (`token_invalid`, reason = the token error).
+struct TokenCheck {
+  std::optional<Decision> refusal;
+  std::string route;      // the verified token's route claim; empty: no token
+  bool consumed = false;  // the routing-token line carried the token: drop it when forwarding
+};
+TokenCheck check_token(const Policy& policy, Services& services, const Peer& peer,
+                       const Request& request, SystemClock::time_point now);
 
 class PolicyStore {
  public:

@@ -19,22 +19,34 @@
 namespace rdpgate::gateway {
 
 struct SessionEntry {
-  std::string id;
-  std::string source;  // "ip:port"
+  std::string id;  // set before the entry is added, then constant
   std::string listener;
   std::chrono::system_clock::time_point started;
   asio::any_io_executor executor;
   std::atomic<std::uint64_t> bytes_in{0};   // client -> server
   std::atomic<std::uint64_t> bytes_out{0};  // server -> client
 
-  mutable std::mutex mutex;  // guards the strings below, set as the session learns them
+  // The strings below are set by the session as it learns them (a PROXY header replaces the
+  // source) and read by the admin API: only under `mutex`.
+  mutable std::mutex mutex;
+  std::string source;  // "ip:port"
   std::string route;
   std::string backend;
   std::string user;
+  void set_source(std::string v) { set(source, std::move(v)); }
+  void set_route(std::string v) { set(route, std::move(v)); }
+  void set_backend(std::string v) { set(backend, std::move(v)); }
+  void set_user(std::string v) { set(user, std::move(v)); }
 
   // Set and called only on `executor`: stops the session with the given outcome.
   std::function<void(OutcomeKind)> stop;
   bool alive = true;  // only on `executor`
+
+ private:
+  void set(std::string& field, std::string v) {
+    std::lock_guard lock(mutex);
+    field = std::move(v);
+  }
 };
 
 struct SessionSnapshot {
@@ -51,9 +63,13 @@ class SessionRegistry {
   bool stop(const std::string& id, OutcomeKind why);
   void stop_all(OutcomeKind why);
   [[nodiscard]] std::size_t size() const;
+  // Calls `fn` once, on the thread that removes the last session (at once when there is none);
+  // a later call replaces an earlier one, and nullptr clears it. Shutdown waits on it.
+  void notify_when_empty(std::function<void()> fn);
 
  private:
   mutable std::mutex mutex_;
+  std::function<void()> on_empty_;  // guarded by mutex_
   std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;
 };
 

@@ -38,8 +38,6 @@ struct Request {
   std::optional<std::array<std::uint8_t, 16>> correlation_id;
   std::uint16_t src_ref = 0;
   std::string sni;
-  // The signed access token the client presented (PCB string or routing token), if any.
-  std::string access_token;
 
   static Request from(const protocol::FirstFlight& flight);
 };

@@ -19,5 +19,8 @@ namespace rdpgate::admin {
 [[nodiscard]] boost::json::value to_json(const BanView& ban);
 // {id, cidr, route, until, reason}
 [[nodiscard]] boost::json::value to_json(const GrantView& grant);
+// {"status": "ok"|"degraded", "state": {"persistent", "errors", "last_error", "last_error_at"}}
+[[nodiscard]] boost::json::value to_json(const HealthView& health,
+                                         std::chrono::system_clock::time_point now);
 
 }  // namespace rdpgate::admin

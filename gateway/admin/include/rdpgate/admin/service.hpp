@@ -34,6 +34,20 @@ struct GrantView {
   std::string reason;
 };
 
+// What GET /healthz reports beyond "the process answers": the durable state's health. The
+// status is "degraded" (still HTTP 200: the gateway keeps relaying) while state is memory-only
+// or a write or load failed within the last `recent_failure`.
+struct HealthView {
+  static constexpr std::chrono::minutes recent_failure{5};
+  bool state_persistent = true;
+  std::uint64_t state_failures = 0;
+  std::string state_last_error;
+  std::optional<std::chrono::system_clock::time_point> state_last_failure;
+  [[nodiscard]] bool degraded(std::chrono::system_clock::time_point now) const {
+    return !state_persistent || (state_last_failure && now - *state_last_failure < recent_failure);
+  }
+};
+
 // CIDRs handed to add_ban, remove_ban and add_grant are already validated and in canonical
 // form (config::Cidr::to_string(): "203.0.113.7/32", "2001:db8::/32"); durations are positive.
 class AdminService {
@@ -53,6 +67,7 @@ class AdminService {
                                                          std::string_view reason) = 0;  // string -> 400
   virtual bool revoke_grant(std::string_view id) = 0;  // false -> 404
   virtual std::optional<std::string> reload() = 0;     // error -> 500 {"error": ...}
+  virtual HealthView health() { return {}; }
 };
 
 }  // namespace rdpgate::admin

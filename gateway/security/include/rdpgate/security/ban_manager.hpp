@@ -17,8 +17,8 @@
 // counting at once; their memory is reclaimed by purge() and lazily by the writers.
 //
 // Durability: with a StateStore, bans and offender counts are written through before a method
-// returns, and loaded on construction. A store error does not stop the in-memory defence: it is
-// kept in last_error() for the gateway to log and count. Failure counters and username blocks
+// returns, and loaded on construction. A store error does not stop the in-memory defence: the
+// store reports it to its StateHealth (state/health.hpp). Failure counters and username blocks
 // are short-lived and kept in memory only.
 
 #include <chrono>
@@ -87,10 +87,6 @@ class BanManager {
   // Drops expired bans, blocks and counters from memory and from the store.
   void purge(TimePoint now);
 
-  // The latest store error ("" if none since the last clear_error()).
-  [[nodiscard]] std::string last_error() const;
-  void clear_error();
-
  private:
   struct Offender {
     std::uint32_t offenses = 0;
@@ -98,16 +94,14 @@ class BanManager {
   };
 
   [[nodiscard]] std::chrono::milliseconds ban_duration(std::uint32_t offenses) const;
-  void note_error(std::optional<std::string> error);  // writer_mutex_ held
   void sweep_locked(TimePoint now);
   void record_username_locked(std::string_view username, TimePoint now);
 
   state::StateStore* store_;
   // Writers hold writer_mutex_ across "change memory, then write the store" so the store sees
   // changes in the order memory did; readers never wait for a disk write. INVARIANT: guards
-  // last_error_ and every store_ call; taken before mutex_, never after.
+  // every store_ call; taken before mutex_, never after.
   mutable std::mutex writer_mutex_;
-  std::string last_error_;
   mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
   config::BruteforceConfig config_;
   config::CidrSet exempt_;

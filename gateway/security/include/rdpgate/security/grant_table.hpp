@@ -8,8 +8,8 @@
 // grants exist; add() drops expired ones first.
 //
 // Durability: with a StateStore, add() and revoke() write through before returning and the
-// constructor loads the stored grants. A store error is kept in last_error() and the grant
-// still works in memory.
+// constructor loads the stored grants. A store error goes to the store's StateHealth and the
+// grant still works in memory.
 
 #include <chrono>
 #include <mutex>
@@ -61,13 +61,10 @@ class GrantTable {
   [[nodiscard]] std::size_t active_count(TimePoint now) const;
 
   void purge(TimePoint now);  // drops expired grants from memory and from the store
-  [[nodiscard]] std::string last_error() const;
-  void clear_error();
 
  private:
   state::StateStore* store_;
-  mutable std::mutex writer_mutex_;  // INVARIANT: guards last_error_ and store_ calls; first
-  std::string last_error_;
+  mutable std::mutex writer_mutex_;  // INVARIANT: guards store_ calls; first
   mutable std::shared_mutex mutex_;  // INVARIANT: guards grants_
   std::vector<Grant> grants_;
 };

@@ -34,9 +34,6 @@ class ReplayCache {
   [[nodiscard]] std::size_t size() const;
   void purge(TimePoint now);
 
-  [[nodiscard]] std::string last_error() const;
-  void clear_error();
-
  private:
   void purge_locked(TimePoint now);
 
@@ -44,7 +41,6 @@ class ReplayCache {
   std::size_t capacity_;
   mutable std::mutex mutex_;  // INVARIANT: guards everything below and every store_ call
   std::unordered_map<std::string, TimePoint> seen_;
-  std::string last_error_;
 };
 
 }  // namespace rdpgate::security

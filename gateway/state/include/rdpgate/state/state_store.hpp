@@ -27,6 +27,8 @@
 #include <variant>
 #include <vector>
 
+#include "rdpgate/state/health.hpp"
+
 struct sqlite3;
 
 namespace rdpgate::state {
@@ -73,13 +75,18 @@ struct ReplayRecord {
   friend bool operator==(const ReplayRecord&, const ReplayRecord&) = default;
 };
 
+// Marks a store call whose error needs no more handling than the report its StateHealth got
+// (the in-memory state goes on working; SPEC §7).
+inline void reported(const std::optional<std::string>& /*error*/) noexcept {}
+
 class StateStore {
  public:
   // Opens (and creates when needed) `<directory>/rdpgate.db`, creating `directory` first.
   // The error names the path and the cause, e.g. `state "/x/rdpgate.db": unable to open
   // database file (permission denied)`.
+  // Every later failure is also reported to `health` when one is given.
   [[nodiscard]] static std::variant<std::unique_ptr<StateStore>, std::string> open(
-      const std::string& directory);
+      const std::string& directory, StateHealth* health = nullptr);
 
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
@@ -108,16 +115,21 @@ class StateStore {
       TimePoint now, std::chrono::milliseconds offender_memory = std::chrono::hours{24 * 7});
 
  private:
-  StateStore(sqlite3* db, std::string path) noexcept : db_(db), path_(std::move(path)) {}
+  StateStore(sqlite3* db, std::string path, StateHealth* health) noexcept
+      : db_(db), path_(std::move(path)), health_(health) {}
 
   // Runs one statement with bound text/integer parameters, in its own transaction.
   using Param = std::variant<std::string_view, std::int64_t>;
   std::optional<std::string> execute(const char* sql, std::initializer_list<Param> params);
+  std::optional<std::string> execute_locked(const char* sql, std::initializer_list<Param> params);
   std::string error_message(std::string_view what) const;
+  // Reports a loader's failure (mutex_ not held) and hands it to the caller.
+  void loaded(std::string failure, std::string* error);
 
   std::mutex mutex_;  // INVARIANT: held around every use of db_
   sqlite3* db_ = nullptr;
   std::string path_;
+  StateHealth* health_ = nullptr;
 };
 
 }  // namespace rdpgate::state

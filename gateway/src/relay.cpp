@@ -1,0 +1,183 @@
+#include "rdpgate/gateway/relay.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+namespace rdpgate::gateway {
+
+Relay::Relay(tcp::socket& client, tcp::socket& server, Traffic& traffic, RelayObserver* observer)
+    : client_(client),
+      server_(server),
+      traffic_(traffic),
+      observer_(observer),
+      watchdog_(client.get_executor(), [this] { on_watchdog(); }),
+      done_(client.get_executor()) {}
+
+awaitable<Outcome> Relay::run(const config::SessionConfig& limits) {
+  limits_ = limits;
+  started_ = last_activity_ = Deadline::Clock::now();
+  error_code ignored;
+  client_.set_option(tcp::no_delay(true), ignored);
+  client_.non_blocking(true, ignored);
+  server_.non_blocking(true, ignored);
+  c2s_.from = s2c_.to = &client_;
+  c2s_.to = s2c_.from = &server_;
+  c2s_.direction = Direction::client_to_server;
+  s2c_.direction = Direction::server_to_client;
+  c2s_.running = s2c_.running = true;
+  running_ = 2;
+  wait_readable(c2s_);
+  wait_readable(s2c_);
+  if (const auto when = due(); when != Deadline::Clock::time_point::max()) watchdog_.arm(when);
+
+  done_.expires_at(Deadline::Clock::time_point::max());
+  while (running_ > 0) co_await done_.async_wait(use_nothrow);  // cancelled by the last pump
+  watchdog_.disarm();
+
+  if (ended_) co_return *ended_;
+  co_return Outcome{Phase::relay, OutcomeKind::completed,
+                    first_close_ == Closer::server ? Why::server_closed : Why::client_closed};
+}
+
+Deadline::Clock::time_point Relay::due() const noexcept {
+  auto when = Deadline::Clock::time_point::max();
+  if (limits_.idle_timeout.count() > 0) when = last_activity_ + limits_.idle_timeout;
+  if (limits_.max_duration.count() > 0) when = std::min(when, started_ + limits_.max_duration);
+  return when;
+}
+
+void Relay::on_watchdog() {
+  const auto now = Deadline::Clock::now();
+  if (ended_ || running_ == 0) return;
+  if (const auto when = due(); now < when) {
+    watchdog_.arm(when);  // there was traffic since: not idle yet
+    return;
+  }
+  const bool max_reached =
+      limits_.max_duration.count() > 0 && now >= started_ + limits_.max_duration;
+  ended_ = max_reached ? Outcome{Phase::relay, OutcomeKind::max_duration, Why::max_duration}
+                       : Outcome{Phase::relay, OutcomeKind::idle_timeout, Why::idle_timeout};
+  error_code ignored;
+  client_.close(ignored);  // the pumps finish with operation_aborted
+  server_.close(ignored);
+}
+
+void Relay::forwarded(Pump& p, std::size_t n) {
+  traffic_.count(p.direction, n);
+  if (observer_ != nullptr) observer_->on_forwarded(p.direction, n);
+  last_activity_ = Deadline::Clock::now();
+}
+
+void Relay::wait_readable(Pump& p) {
+  // Wait without a buffer or a pipe: an idle session holds no relay memory.
+  p.from->async_wait(tcp::socket::wait_read,
+                     [this, &p](const error_code& ec) { on_readable(p, ec); });
+}
+
+void Relay::on_readable(Pump& p, const error_code& ec) {
+  if (ec) return finish(p, false);
+  if (splicing() && !p.pipe.valid()) p.pipe = PipePool::local().take();
+  if (splicing() && p.pipe.valid()) {
+    // Zero-copy: socket -> pipe (here) -> socket (on_writable), splice(2).
+    const auto n = ::splice(p.from->native_handle(), nullptr, p.pipe.write_end, nullptr,
+                            BufferPool::buffer_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      p.pending = static_cast<std::size_t>(n);
+      return on_writable(p, {});
+    }
+    PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));  // empty: nothing was moved
+    if (n == 0) return finish(p, true);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return wait_readable(p);
+    if (errno != EINVAL) return finish(p, false);
+    splice_ok_ = false;  // not spliceable here (an unusual socket or kernel): copy from now on
+  }
+  if (!p.buffer) p.buffer = BufferPool::local().take();
+  error_code rec;
+  const std::size_t n =
+      p.from->read_some(asio::buffer(p.buffer.get(), BufferPool::buffer_size), rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) {
+    p.buffer.reset();
+    return wait_readable(p);
+  }
+  if (rec) {
+    p.buffer.reset();
+    return finish(p, rec == asio::error::eof);
+  }
+  p.offset = 0;
+  p.length = n;
+  if (observer_ != nullptr && observer_->wants_bytes()) {
+    observer_->on_bytes(p.direction, std::span<const std::byte>(p.buffer.get(), n));
+  }
+  on_writable(p, {});
+}
+
+void Relay::on_writable(Pump& p, const error_code& ec) {
+  if (ec) return finish(p, false);
+  for (;;) {
+    std::size_t moved = 0;
+    int error = 0;
+    if (p.pipe.valid()) {
+      if (p.pending == 0) break;
+      const auto m = ::splice(p.pipe.read_end, nullptr, p.to->native_handle(), nullptr,
+                              p.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m > 0) {
+        moved = static_cast<std::size_t>(m);
+        p.pending -= moved;
+      } else {
+        error = m < 0 ? errno : EPIPE;
+      }
+    } else {
+      if (p.offset == p.length) break;
+      error_code wec;
+      moved = p.to->write_some(asio::buffer(p.buffer.get() + p.offset, p.length - p.offset), wec);
+      p.offset += moved;
+      if (wec) {
+        error = (wec == asio::error::would_block || wec == asio::error::try_again) ? EAGAIN : EPIPE;
+      }
+    }
+    if (moved > 0) forwarded(p, moved);
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      // Backpressure: the receiver is slow; read no more until it can take these bytes.
+      p.to->async_wait(tcp::socket::wait_write,
+                       [this, &p](const error_code& wec) { on_writable(p, wec); });
+      return;
+    }
+    if (error != 0) return finish(p, false);
+  }
+  // Everything written: give the pipe (empty) and the buffer back before waiting again.
+  if (p.pipe.valid()) PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));
+  p.buffer.reset();
+  wait_readable(p);
+}
+
+void Relay::finish(Pump& p, bool eof) {
+  if (!p.running) return;
+  p.running = false;
+  if (p.pipe.valid()) {
+    // INVARIANT: a pipe that may still hold bytes is never reused.
+    if (p.pending == 0) {
+      PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));
+    } else {
+      PipePool::close(std::exchange(p.pipe, Pipe{}));
+    }
+  }
+  p.buffer.reset();
+  if (first_close_ == Closer::none) {
+    first_close_ = p.direction == Direction::client_to_server ? Closer::client : Closer::server;
+  }
+  error_code ignored;
+  if (eof) {
+    // Half-close: pass the FIN on and keep the other direction running.
+    p.to->shutdown(tcp::socket::shutdown_send, ignored);
+  } else {
+    // Any error (reset, cancellation) ends both directions.
+    client_.close(ignored);
+    server_.close(ignored);
+  }
+  if (--running_ == 0) done_.cancel();
+}
+
+}  // namespace rdpgate::gateway
