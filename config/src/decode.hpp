@@ -4,6 +4,9 @@
 // optionals we decode straight into Config and keep the positions beside it: the defaults live
 // in config.hpp only once, and listener overrides merge by decoding onto a copy of the globals.
 
+#include <algorithm>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "rdpgate/config/config.hpp"
@@ -27,6 +30,37 @@ struct Decoded {
   std::vector<Where> key_ids;            // one per config.tokens.keys entry
   Where metrics_address, admin_address;
 };
+
+// Helpers shared by the decoders (decode.cpp, decode_routes.cpp).
+template <class T, class U>
+void set(T& target, const std::optional<U>& value) {
+  if (value) target = static_cast<T>(*value);
+}
+
+inline bool is_name_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+// Listener and route names become metric label values and appear in logs: keep them plain.
+inline std::optional<std::string> name(Walker& walker, const Field& field) {
+  auto text = walker.string(field);
+  if (!text) return std::nullopt;
+  if (text->empty() || text->size() > 64 || !std::all_of(text->begin(), text->end(), is_name_char)) {
+    walker.error(field.where,
+                 "bad name " + quote(*text) + ": use 1 to 64 letters, digits, '_', '-' or '.'");
+    return std::nullopt;
+  }
+  return text;
+}
+
+inline std::optional<AccessMode> mode(Walker& walker, const Field& field) {
+  return walker.choice<AccessMode>(field, {{"open", AccessMode::open}, {"jit", AccessMode::jit}});
+}
+
+// Sections decoded in decode_routes.cpp.
+void decode_routes(Walker& walker, const Field& field, Decoded& out);
+void decode_tokens(Walker& walker, const Field& field, Decoded& out);
 
 // Decodes `document` (the root node). Errors go to `walker`; what could be read is in the result.
 [[nodiscard]] Decoded decode(Walker& walker, const YAML::Node& document);
