@@ -8,22 +8,13 @@
 #include <random>
 
 #include "rdpgate/config/endpoint.hpp"
+#include "../common/addresses.hpp"
 
 namespace rdpgate::config {
 namespace {
 
-IpAddress ip(std::string_view text) {
-  const auto address = parse_ip(text);
-  EXPECT_TRUE(address.has_value()) << text;
-  return address.value_or(IpAddress{});
-}
-
-Cidr cidr(std::string_view text) {
-  std::string error;
-  const auto value = parse_cidr(text, &error);
-  EXPECT_TRUE(value.has_value()) << text << ": " << error;
-  return value.value_or(Cidr{});
-}
+using test::cidr;
+using test::ip;
 
 TEST(ParseIp, V4IsStoredMapped) {
   const auto a = ip("192.0.2.1");

@@ -7,26 +7,14 @@
 #include <string_view>
 #include <vector>
 
+#include "../common/addresses.hpp"
 #include "rdpgate/config/cidr.hpp"
 #include "rdpgate/gateway/request.hpp"
 
 namespace rdpgate::gateway::test {
 
-inline config::IpAddress ip(std::string_view text) {
-  auto a = config::parse_ip(text);
-  EXPECT_TRUE(a.has_value()) << text;
-  return a.value_or(config::IpAddress{});
-}
-
-inline std::vector<config::Cidr> cidrs(std::initializer_list<std::string_view> texts) {
-  std::vector<config::Cidr> out;
-  for (auto t : texts) {
-    auto c = config::parse_cidr(t);
-    EXPECT_TRUE(c.has_value()) << t;
-    if (c) out.push_back(*c);
-  }
-  return out;
-}
+using rdpgate::test::cidrs;
+using rdpgate::test::ip;
 
 inline Peer peer(std::string_view address, std::size_t listener = 0) {
   Peer p;

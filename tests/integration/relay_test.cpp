@@ -171,10 +171,7 @@ TEST_F(Relay, PreconnectionPduIsForwardedWhenTheRouteSaysSo) {
 
   // xfreerdp /pcb:SOMETOKEN /sec:tls, captured: PCB and request in one write, passed on whole.
   if (auto captured = vector_file("xfreerdp-pcb.hex")) {
-    auto x = Client::connect(gw.port());
-    ASSERT_TRUE(x);
-    ASSERT_TRUE(x->send(*captured));
-    EXPECT_EQ(x->recv_exact(19).size(), 19u);
+    auto x = Client::send_flight(gw.port(), *captured);
     ASSERT_TRUE(backend.wait_connections(2));
     EXPECT_EQ(to_hex(backend.first_flight(1)), to_hex(*captured));
   }
@@ -273,11 +270,9 @@ TEST_F(Relay, BackendSelectingTlsWhenNlaIsRequiredIsRefused) {
   EXPECT_EQ(to_hex(d.bytes), "03 00 00 13 0e d0 00 00 12 34 00 03 00 08 00 05 00 00 00");
   EXPECT_TRUE(d.closed);
   c->close();
-  auto r = gw.wait_record(c->local_port());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(str(*r, "outcome"), "protocol_not_allowed");
-  EXPECT_EQ(str(*r, "reason"), "backend_selected_ssl");
-  EXPECT_EQ(str(*r, "selected"), "ssl");
+  gw.expect_record(c->local_port(), {{"outcome", "protocol_not_allowed"},
+                                     {"reason", "backend_selected_ssl"},
+                                     {"selected", "ssl"}});
   EXPECT_EQ(gw.connections("protocol_not_allowed"), 1);
   EXPECT_EQ(backend.connections(), 1u);
 }

@@ -63,10 +63,7 @@ TEST_F(Routing, CapturedLoadBalanceInfoFollowsTheRoutingTokenRoute) {
                "backends: [\"" + farm.address() + "\"]}\n" +
                "  - {name: main, backends: [\"" + general.address() + "\"]}\n";
   ASSERT_TRUE(gw.start(cfg));
-  auto c = Client::connect(gw.port());
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->send(*captured));
-  EXPECT_EQ(c->recv_exact(19).size(), 19u);
+  auto c = Client::send_flight(gw.port(), *captured);
   ASSERT_TRUE(farm.wait_connections(1));
   EXPECT_EQ(to_hex(farm.first_flight(0)), to_hex(*captured));
   EXPECT_EQ(general.connections(), 0u);
@@ -85,11 +82,8 @@ TEST_F(Routing, NoMatchingRouteAndNoListenerRouteIsNoRoute) {
   auto d = c->drain(5s);
   EXPECT_TRUE(d.closed);
   EXPECT_TRUE(d.bytes.empty()) << to_hex(d.bytes);
-  auto r = gw.wait_record(c->local_port());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(str(*r, "outcome"), "no_route");
-  EXPECT_EQ(str(*r, "phase"), "routing");
-  EXPECT_EQ(str(*r, "user"), "alice");
+  gw.expect_record(c->local_port(),
+                   {{"outcome", "no_route"}, {"phase", "routing"}, {"user", "alice"}});
   EXPECT_EQ(gw.connections("no_route"), 1);
   EXPECT_EQ(services.connections(), 0u);
 }

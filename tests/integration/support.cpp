@@ -662,6 +662,27 @@ std::string Gateway::scrape() {
   return std::string(d.bytes.begin(), d.bytes.end());
 }
 
+std::unique_ptr<Client> Client::send_flight(std::uint16_t port, const Bytes& flight) {
+  auto c = connect(port);
+  EXPECT_TRUE(c);
+  if (!c) return c;
+  EXPECT_TRUE(c->send(flight));
+  EXPECT_EQ(c->recv_exact(19).size(), 19u);
+  return c;
+}
+
+json::object Gateway::expect_record(
+    std::uint16_t client_port,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields) const {
+  auto r = wait_record(client_port);
+  EXPECT_TRUE(r) << "no audit record for client port " << client_port;
+  if (!r) return {};
+  for (const auto& [name, expected] : fields) {
+    EXPECT_EQ(str(*r, name), expected) << name << " in " << json::serialize(*r);
+  }
+  return *r;
+}
+
 std::string str(const json::object& o, std::string_view key) {
   auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();

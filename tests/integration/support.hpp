@@ -64,6 +64,8 @@ class Client {
  public:
   // Connects to 127.0.0.1:`port` from `source` (any 127.0.0.0/8 address works on loopback).
   static std::unique_ptr<Client> connect(std::uint16_t port, const std::string& source = "127.0.0.1");
+  // connect(), send a whole first flight, and expect a 19-byte Connection Confirm back.
+  static std::unique_ptr<Client> send_flight(std::uint16_t port, const Bytes& flight);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -216,6 +218,10 @@ class Gateway {
   std::vector<json::object> records() const;
   // The audit record of the connection whose client port is `client_port`.
   std::optional<json::object> wait_record(std::uint16_t client_port, Millis timeout = 10s) const;
+  // wait_record(), then each of `fields` (name, expected text) checked; {} when none came.
+  json::object expect_record(
+      std::uint16_t client_port,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> fields) const;
   std::vector<std::string> lines() const;
 
   // Sum of the samples of `name` whose labels include `labels` (counters and gauges).

@@ -11,27 +11,17 @@
 #include <thread>
 #include <vector>
 
-#include "../state/temp_dir.hpp"
+#include "../common/addresses.hpp"
+#include "../common/temp_dir.hpp"
 
 namespace rdpgate::security {
 namespace {
 
 using namespace std::chrono_literals;
 
-const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
-
-config::IpAddress ip(std::string_view text) {
-  auto address = config::parse_ip(text);
-  EXPECT_TRUE(address) << text;
-  return address.value_or(config::IpAddress{});
-}
-
-config::Cidr cidr(std::string_view text) {
-  std::string error;
-  auto parsed = config::parse_cidr(text, &error);
-  EXPECT_TRUE(parsed) << text << ": " << error;
-  return parsed.value_or(config::Cidr{});
-}
+using test::cidr;
+using test::ip;
+using test::t0;
 
 config::BruteforceConfig small_config() {
   config::BruteforceConfig c;

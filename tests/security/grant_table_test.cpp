@@ -6,7 +6,8 @@
 
 #include <set>
 
-#include "../state/temp_dir.hpp"
+#include "../common/addresses.hpp"
+#include "../common/temp_dir.hpp"
 
 namespace rdpgate::security {
 namespace {
@@ -14,10 +15,9 @@ namespace {
 using namespace std::chrono_literals;
 using TimePoint = GrantTable::TimePoint;
 
-const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
-
-config::IpAddress ip(std::string_view text) { return config::parse_ip(text).value(); }
-config::Cidr cidr(std::string_view text) { return config::parse_cidr(text).value(); }
+using test::cidr;
+using test::ip;
+using test::t0;
 
 Grant add_or_fail(GrantTable& table, std::string_view range, std::string route,
                   std::chrono::milliseconds duration, TimePoint now) {

@@ -7,6 +7,7 @@
 
 #include "rdpgate/security/base64url.hpp"
 #include "rdpgate/security/token_verifier.hpp"
+#include "token_support.hpp"
 
 namespace rdpgate::security {
 namespace {
@@ -14,49 +15,18 @@ namespace {
 using namespace std::chrono_literals;
 using TimePoint = std::chrono::system_clock::time_point;
 
-const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
-
-config::IpAddress ip(std::string_view text) { return config::parse_ip(text).value(); }
-config::Cidr cidr(std::string_view text) { return config::parse_cidr(text).value(); }
+using test::cidr;
+using test::ip;
+using test::t0;
+using testing::error_of;
 
 TokenKeyMaterial hs_key(std::string id = "hs1") {
-  TokenKeyMaterial key;
-  key.id = std::move(id);
-  key.algorithm = config::TokenAlgorithm::hs256;
-  key.secret = "routing-token-test-secret-of-enough-length";
-  return key;
+  return testing::hs_key(std::move(id), "routing-token-test-secret-of-enough-length");
 }
-
-TokenKeyMaterial ed_key(std::string id = "ed1") {
-  TokenKeyMaterial key;
-  key.id = std::move(id);
-  key.algorithm = config::TokenAlgorithm::eddsa;
-  key.private_key = generate_ed25519_key();
-  key.public_key = key.private_key;
-  return key;
-}
-
-TokenRequest request(std::string route = "finance") {
-  TokenRequest r;
-  r.route = std::move(route);
-  r.not_before = t0;
-  r.expires = t0 + 2h;
-  return r;
-}
-
+TokenKeyMaterial ed_key(std::string id = "ed1") { return testing::ed_key(std::move(id)); }
+TokenRequest request(std::string route = "finance") { return testing::request(std::move(route), 2h); }
 std::string issue(const TokenKeyMaterial& key, const TokenRequest& r) {
-  auto issued = issue_routing_token(key, r);
-  if (auto* error = std::get_if<std::string>(&issued)) {
-    ADD_FAILURE() << *error;
-    return {};
-  }
-  return std::get<IssuedToken>(issued).token;
-}
-
-TokenError error_of(const TokenResult& result) {
-  if (const auto* error = std::get_if<TokenError>(&result)) return *error;
-  ADD_FAILURE() << "the token was accepted";
-  return TokenError::malformed;
+  return testing::issue(key, r, true);
 }
 
 // What a stock .rdp file line and an X.224 routing token can carry.

@@ -8,9 +8,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "../state/temp_dir.hpp"
+#include "../common/temp_dir.hpp"
 #include "rdpgate/security/base64url.hpp"
 #include "rdpgate/security/token_verifier.hpp"
+#include "token_support.hpp"
 
 namespace rdpgate::security {
 namespace {
@@ -18,45 +19,18 @@ namespace {
 using namespace std::chrono_literals;
 using TimePoint = std::chrono::system_clock::time_point;
 
-const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
+using test::t0;
 const std::string secret = "0123456789abcdef0123456789abcdef-hs256-test-secret";
 
-config::IpAddress ip(std::string_view text) { return config::parse_ip(text).value(); }
-config::Cidr cidr(std::string_view text) { return config::parse_cidr(text).value(); }
+using test::cidr;
+using test::ip;
+using testing::error_of;
 
-TokenKeyMaterial hs_key(std::string id = "k-hs") {
-  TokenKeyMaterial key;
-  key.id = std::move(id);
-  key.algorithm = config::TokenAlgorithm::hs256;
-  key.secret = secret;
-  return key;
-}
-
-TokenKeyMaterial ed_key(std::string id = "k-ed") {
-  TokenKeyMaterial key;
-  key.id = std::move(id);
-  key.algorithm = config::TokenAlgorithm::eddsa;
-  key.private_key = generate_ed25519_key();
-  key.public_key = key.private_key;
-  EXPECT_TRUE(key.private_key);
-  return key;
-}
-
-TokenRequest request(std::string route = "finance") {
-  TokenRequest r;
-  r.route = std::move(route);
-  r.not_before = t0;
-  r.expires = t0 + 1h;
-  return r;
-}
-
+TokenKeyMaterial hs_key(std::string id = "k-hs") { return testing::hs_key(std::move(id), secret); }
+TokenKeyMaterial ed_key(std::string id = "k-ed") { return testing::ed_key(std::move(id)); }
+TokenRequest request(std::string route = "finance") { return testing::request(std::move(route), 1h); }
 std::string issue(const TokenKeyMaterial& key, const TokenRequest& r, bool routing = false) {
-  auto issued = routing ? issue_routing_token(key, r) : issue_jws(key, r);
-  if (auto* error = std::get_if<std::string>(&issued)) {
-    ADD_FAILURE() << *error;
-    return {};
-  }
-  return std::get<IssuedToken>(issued).token;
+  return testing::issue(key, r, routing);
 }
 
 // A JWS from raw header and payload JSON, signed with `key`: for the malformed-claims cases.
@@ -69,12 +43,6 @@ std::string raw_jws(const TokenKeyMaterial& key, std::string_view header,
 std::string header_for(const TokenKeyMaterial& key) {
   return std::string{R"({"alg":")"} + std::string{jws_algorithm_name(key.algorithm)} +
          R"(","kid":")" + key.id + R"("})";
-}
-
-TokenError error_of(const TokenResult& result) {
-  if (const auto* error = std::get_if<TokenError>(&result)) return *error;
-  ADD_FAILURE() << "the token was accepted";
-  return TokenError::malformed;
 }
 
 class Tokens : public ::testing::Test {

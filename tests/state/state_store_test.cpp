@@ -17,7 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "temp_dir.hpp"
+#include "../common/addresses.hpp"
+#include "../common/temp_dir.hpp"
 
 namespace rdpgate::state {
 namespace {
@@ -25,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::TempDir;
 
-const TimePoint t0 = TimePoint{std::chrono::seconds{1'700'000'000}};
+using test::t0;
 
 std::unique_ptr<StateStore> open_or_fail(const std::string& dir) {
   auto opened = StateStore::open(dir);
