@@ -6,6 +6,8 @@
 #include <string>
 
 #include "rdpgate/gateway/outcome.hpp"
+#include "rdpgate/protocol/rdp.hpp"
+#include "rdpgate/security/token_verifier.hpp"
 
 namespace rdpgate::gateway {
 namespace {
@@ -60,6 +62,44 @@ TEST(Outcome, PhaseNames) {
   EXPECT_EQ(to_string(Phase::policy), "policy");
   EXPECT_EQ(to_string(Phase::routing), "routing");
   EXPECT_EQ(to_string(Phase::relay), "relay");
+}
+
+TEST(Reason, EveryGatewayReasonHasADistinctSnakeCaseName) {
+  std::set<std::string> names;
+  const auto last = static_cast<int>(Why::exception);
+  for (int i = 1; i <= last; ++i) {
+    const Reason reason{static_cast<Why>(i)};
+    const std::string name(reason.name());
+    EXPECT_FALSE(name.empty()) << i;
+    for (char c : name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '_') << name;
+    names.insert(name);
+  }
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(last));
+  EXPECT_TRUE(Reason{}.empty());
+  EXPECT_EQ(Reason{}.name(), "");
+}
+
+TEST(Reason, ParserAndTokenErrorsKeepTheirOwnNames) {
+  const Reason parser{protocol::errc::bad_tpkt_reserved};
+  EXPECT_EQ(parser.name(), "bad_tpkt_reserved");
+  EXPECT_FALSE(parser.empty());
+  const Reason token{security::TokenError::expired};
+  EXPECT_EQ(token.name(), security::token_to_string(security::TokenError::expired));
+  // Same code, different source: different reasons (the metric cache keys on them).
+  EXPECT_NE(Reason{static_cast<Why>(1)}.key(), Reason{static_cast<protocol::errc>(1)}.key());
+  EXPECT_TRUE(parser == "bad_tpkt_reserved");
+}
+
+TEST(Reason, BackendSelectedNamesAreThoseTheAuditRecordAlwaysUsed) {
+  namespace p = protocol::proto;
+  EXPECT_EQ(Reason{backend_selected(p::rdp)}.name(), "backend_selected_rdp");
+  EXPECT_EQ(Reason{backend_selected(p::ssl)}.name(), "backend_selected_ssl");
+  EXPECT_EQ(Reason{backend_selected(p::hybrid)}.name(), "backend_selected_hybrid");
+  EXPECT_EQ(Reason{backend_selected(p::hybrid_ex)}.name(), "backend_selected_hybrid_ex");
+  for (std::uint32_t single : {p::rdp, p::ssl, p::hybrid, p::rdstls, p::hybrid_ex, p::rdsaad}) {
+    EXPECT_EQ(Reason{backend_selected(single)}.name(),
+              "backend_selected_" + std::string(protocol::protocol_name(single)));
+  }
 }
 
 }  // namespace
