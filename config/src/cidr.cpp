@@ -137,7 +137,9 @@ CidrSet::CidrSet(const std::vector<Cidr>& cidrs) {
   struct Range {
     Key first, last;
   };
-  auto key = [](const Bytes& bytes) { return Key{load_be64(bytes.data()), load_be64(bytes.data() + 8)}; };
+  auto key = [](const Bytes& bytes) {
+    return Key{load_be64(bytes.data()), load_be64(bytes.data() + 8)};
+  };
   std::vector<Range> ranges;
   ranges.reserve(cidrs.size());
   for (const auto& cidr : cidrs) {
@@ -153,7 +155,8 @@ CidrSet::CidrSet(const std::vector<Cidr>& cidrs) {
     if (!lasts_.empty()) {
       Key& last = lasts_.back();
       const bool last_is_max = last.high == ones && last.low == ones;
-      const Key after_last = last.low == ones ? Key{last.high + 1, 0} : Key{last.high, last.low + 1};
+      const Key after_last =
+          last.low == ones ? Key{last.high + 1, 0} : Key{last.high, last.low + 1};
       if (last_is_max || range.first <= after_last) {
         if (range.last > last) last = range.last;
         continue;

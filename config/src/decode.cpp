@@ -1,10 +1,10 @@
 // Stage 1: YAML nodes -> Config, with types, syntaxes and bounds checked per value.
 // Bounds are those documented in config.hpp; keep the two in step.
 
+#include "decode.hpp"
+
 #include <algorithm>
 #include <limits>
-
-#include "decode.hpp"
 
 namespace rdpgate::config::detail {
 namespace {
@@ -33,7 +33,8 @@ void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
   if (auto f = map.get("deny")) {
     if (auto list = walker.cidrs(*f)) into.deny = std::move(*list);
   }
-  if (auto f = map.get("max_connections")) set(into.max_connections, walker.integer(*f, 0, u32_max));
+  if (auto f = map.get("max_connections"))
+    set(into.max_connections, walker.integer(*f, 0, u32_max));
   if (auto f = map.get("per_source")) {
     const MapReader per{walker, *f, {"max_connections", "rate", "burst"}};
     if (auto g = per.get("max_connections")) {
@@ -45,8 +46,8 @@ void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
 }
 
 void decode_inspection(Walker& walker, const Field& field, InspectionConfig& into) {
-  const MapReader map{walker, field,
-                      {"timeout", "max_bytes", "require_protocols", "usernames", "direct_approach"}};
+  const MapReader map{
+      walker, field, {"timeout", "max_bytes", "require_protocols", "usernames", "direct_approach"}};
   if (auto f = map.get("timeout")) set(into.timeout, walker.duration(*f, 100ms, 60s));
   if (auto f = map.get("max_bytes")) set(into.max_bytes, walker.size(*f, 64, 64 * 1024));
   if (auto f = map.get("require_protocols")) {
@@ -59,9 +60,12 @@ void decode_inspection(Walker& walker, const Field& field, InspectionConfig& int
       const auto elements = walker.sequence(*f);
       for (const auto& element : elements) {
         // [MS-RDPBCGR] 2.2.1.1.1 requestedProtocols; PROTOCOL_RDP is the absence of bits.
-        const auto bit = walker.choice<std::uint32_t>(
-            element, {{"rdp", 0x0}, {"ssl", 0x1}, {"hybrid", 0x2}, {"rdstls", 0x4},
-                      {"hybrid_ex", 0x8}, {"rdsaad", 0x10}});
+        const auto bit = walker.choice<std::uint32_t>(element, {{"rdp", 0x0},
+                                                                {"ssl", 0x1},
+                                                                {"hybrid", 0x2},
+                                                                {"rdstls", 0x4},
+                                                                {"hybrid_ex", 0x8},
+                                                                {"rdsaad", 0x10}});
         if (!bit) {
           ok = false;
           continue;
@@ -95,9 +99,10 @@ void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
     listener.inspection = out.config.inspection;
     ListenerMarks marks;
     marks.self = element.where;
-    const MapReader map{walker, element,
-                        {"name", "address", "route", "proxy_protocol", "sources", "inspection",
-                         "mode"}};
+    const MapReader map{
+        walker,
+        element,
+        {"name", "address", "route", "proxy_protocol", "sources", "inspection", "mode"}};
     if (auto f = map.require("name")) {
       marks.name = f->where;
       set(listener.name, name(walker, *f));
@@ -125,7 +130,8 @@ void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
 }
 
 void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& into) {
-  const MapReader map{walker, field,
+  const MapReader map{walker,
+                      field,
                       {"enabled", "find_time", "max_failures", "ban_time", "ban_time_factor",
                        "ban_time_max", "exempt", "inference", "username"}};
   if (auto f = map.get("enabled")) set(into.enabled, walker.boolean(*f));
@@ -136,10 +142,9 @@ void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& int
   std::optional<Field> max = map.get("ban_time_max");
   if (max) set(into.ban_time_max, walker.duration(*max, 1s, 365 * 24h));
   if (into.ban_time_max < into.ban_time) {
-    walker.error(max ? max->where : map.where(), "ban_time_max " +
-                                                     format_duration(into.ban_time_max) +
-                                                     " is below ban_time " +
-                                                     format_duration(into.ban_time));
+    walker.error(max ? max->where : map.where(),
+                 "ban_time_max " + format_duration(into.ban_time_max) + " is below ban_time " +
+                     format_duration(into.ban_time));
   }
   if (auto f = map.get("exempt")) set(into.exempt, walker.cidrs(*f));
   if (auto f = map.get("inference")) {
@@ -156,7 +161,8 @@ void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& int
     if (auto g = user.get("max_failures")) {
       set(into.username_max_failures, walker.integer(*g, 0, 1000000));
     }
-    if (auto g = user.get("find_time")) set(into.username_find_time, walker.duration(*g, 1s, 30 * 24h));
+    if (auto g = user.get("find_time"))
+      set(into.username_find_time, walker.duration(*g, 1s, 30 * 24h));
     if (auto g = user.get("block_time")) {
       set(into.username_block_time, walker.duration(*g, 1s, 365 * 24h));
     }
@@ -188,7 +194,10 @@ void decode_admin(Walker& walker, const Field& field, Decoded& out) {
   if (file && env) {
     walker.error(env->where, "set only one of token_file and token_env");
   } else if (admin.enabled && map.valid() && admin.token_file.empty() && admin.token_env.empty()) {
-    walker.error((file ? *file : env ? *env : Field{field.node, map.where()}).where,
+    walker.error((file  ? *file
+                  : env ? *env
+                        : Field{field.node, map.where()})
+                     .where,
                  "the admin API needs token_file or token_env (or address: \"\" to turn it off)");
   }
 }
@@ -203,10 +212,11 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
     walker.error(root.where, "empty configuration: at least listeners and routes are required");
     return out;
   }
-  const MapReader map{walker, root,
-                      {"workers", "user", "group", "allow_root", "listeners", "sources",
-                       "inspection", "routes", "session", "shutdown", "bruteforce", "metrics",
-                       "admin", "state", "logging", "tokens"}};
+  const MapReader map{
+      walker,
+      root,
+      {"workers", "user", "group", "allow_root", "listeners", "sources", "inspection", "routes",
+       "session", "shutdown", "bruteforce", "metrics", "admin", "state", "logging", "tokens"}};
   if (!map.valid()) return out;
   Config& config = out.config;
   if (auto f = map.get("workers")) set(config.workers, walker.integer(*f, 0, 1024));
@@ -258,9 +268,13 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
   if (auto f = map.get("logging")) {
     const MapReader logging{walker, *f, {"level", "format", "file"}};
     if (auto g = logging.get("level")) {
-      const auto level = walker.choice<int>(
-          *g, {{"trace", 0}, {"debug", 1}, {"info", 2}, {"warn", 3}, {"error", 4},
-               {"critical", 5}, {"off", 6}});
+      const auto level = walker.choice<int>(*g, {{"trace", 0},
+                                                 {"debug", 1},
+                                                 {"info", 2},
+                                                 {"warn", 3},
+                                                 {"error", 4},
+                                                 {"critical", 5},
+                                                 {"off", 6}});
       if (level) config.logging.level = g->node.Scalar();
     }
     if (auto g = logging.get("format")) {

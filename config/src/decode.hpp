@@ -46,7 +46,8 @@ inline bool is_name_char(char c) noexcept {
 inline std::optional<std::string> name(Walker& walker, const Field& field) {
   auto text = walker.string(field);
   if (!text) return std::nullopt;
-  if (text->empty() || text->size() > 64 || !std::all_of(text->begin(), text->end(), is_name_char)) {
+  if (text->empty() || text->size() > 64 ||
+      !std::all_of(text->begin(), text->end(), is_name_char)) {
     walker.error(field.where,
                  "bad name " + quote(*text) + ": use 1 to 64 letters, digits, '_', '-' or '.'");
     return std::nullopt;

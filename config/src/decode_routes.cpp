@@ -35,7 +35,8 @@ void decode_routes(Walker& walker, const Field& field, Decoded& out) {
     RouteConfig route;
     RouteMarks marks;
     marks.self = element.where;
-    const MapReader map{walker, element,
+    const MapReader map{walker,
+                        element,
                         {"name", "match", "backends", "balance", "connect_timeout",
                          "forward_preconnection", "health_check", "mode", "require_token"}};
     if (auto f = map.require("name")) {
@@ -65,11 +66,13 @@ void decode_routes(Walker& walker, const Field& field, Decoded& out) {
       }
     }
     if (auto f = map.get("balance")) {
-      set(route.balance, walker.choice<Balance>(*f, {{"least_connections", Balance::least_connections},
-                                                     {"round_robin", Balance::round_robin},
-                                                     {"first", Balance::first}}));
+      set(route.balance,
+          walker.choice<Balance>(*f, {{"least_connections", Balance::least_connections},
+                                      {"round_robin", Balance::round_robin},
+                                      {"first", Balance::first}}));
     }
-    if (auto f = map.get("connect_timeout")) set(route.connect_timeout, walker.duration(*f, 100ms, 60s));
+    if (auto f = map.get("connect_timeout"))
+      set(route.connect_timeout, walker.duration(*f, 100ms, 60s));
     if (auto f = map.get("forward_preconnection")) {
       set(route.forward_preconnection, walker.boolean(*f));
     }
@@ -91,9 +94,10 @@ void decode_tokens(Walker& walker, const Field& field, Decoded& out) {
     for (const auto& element : walker.sequence(*f)) {
       TokenKey key;
       Where id_mark;
-      const MapReader k{walker, element,
-                        {"id", "alg", "secret_file", "secret_env", "public_key_file",
-                         "private_key_file"}};
+      const MapReader k{
+          walker,
+          element,
+          {"id", "alg", "secret_file", "secret_env", "public_key_file", "private_key_file"}};
       if (auto g = k.require("id")) {
         id_mark = g->where;
         set(key.id, walker.string(*g));
@@ -136,7 +140,8 @@ void decode_tokens(Walker& walker, const Field& field, Decoded& out) {
     }
   }
   if (auto f = map.get("clock_skew")) set(tokens.clock_skew, walker.duration(*f, 0s, 10min));
-  if (auto f = map.get("max_lifetime")) set(tokens.max_lifetime, walker.duration(*f, 1s, 365 * 24h));
+  if (auto f = map.get("max_lifetime"))
+    set(tokens.max_lifetime, walker.duration(*f, 1s, 365 * 24h));
 }
 
 }  // namespace rdpgate::config::detail

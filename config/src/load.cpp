@@ -32,11 +32,11 @@ LoadResult load_config_string(std::string_view yaml, const std::string& file) {
     document = YAML::Load(std::string{yaml});
   } catch (const YAML::ParserException& e) {
     // yaml-cpp marks are 0-based; messages are already lowercase ("end of map not found").
-    return std::vector<ConfigError>{ConfigError{file, e.mark.line + 1, e.mark.column + 1, "",
-                                                "yaml syntax error: " + e.msg}};
+    return std::vector<ConfigError>{
+        ConfigError{file, e.mark.line + 1, e.mark.column + 1, "", "yaml syntax error: " + e.msg}};
   } catch (const YAML::Exception& e) {
-    return std::vector<ConfigError>{ConfigError{file, e.mark.line + 1, e.mark.column + 1, "",
-                                                "yaml error: " + e.msg}};
+    return std::vector<ConfigError>{
+        ConfigError{file, e.mark.line + 1, e.mark.column + 1, "", "yaml error: " + e.msg}};
   }
   detail::Walker walker{file};
   detail::Decoded decoded = detail::decode(walker, document);

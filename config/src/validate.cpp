@@ -26,7 +26,8 @@ struct Bound {
 };
 
 // Two sockets cannot listen on the same port when the hosts are equal or either one is a
-// wildcard of the same family (Linux refuses 0.0.0.0:p beside 127.0.0.1:p without SO_REUSEPORT). Port 0 asks the OS for a free port, so it never collides.
+// wildcard of the same family (Linux refuses 0.0.0.0:p beside 127.0.0.1:p without SO_REUSEPORT).
+// Port 0 asks the OS for a free port, so it never collides.
 void check_addresses(Walker& walker, const std::vector<Bound>& bound) {
   for (std::size_t i = 0; i < bound.size(); ++i) {
     const Endpoint& a = *bound[i].address;
@@ -35,8 +36,8 @@ void check_addresses(Walker& walker, const std::vector<Bound>& bound) {
       const Endpoint& b = *bound[j].address;
       if (b.port != a.port || b.host.empty()) continue;
       if (a.host == b.host) {
-        walker.error(*bound[i].where,
-                     "duplicate address " + quote(a.text) + " (also used by " + bound[j].owner + ")");
+        walker.error(*bound[i].where, "duplicate address " + quote(a.text) + " (also used by " +
+                                          bound[j].owner + ")");
         break;
       }
       // rdpgate binds IPv6 listeners with IPV6_V6ONLY: an IPv6 address never takes an IPv4
@@ -93,7 +94,8 @@ void validate(Walker& walker, const Decoded& decoded) {
     if (route.match.listener && !route.match.listener->empty() &&
         std::find(listener_names.begin(), listener_names.end(), *route.match.listener) ==
             listener_names.end()) {
-      walker.error(marks.match_listener, unknown("listener", *route.match.listener, listener_names));
+      walker.error(marks.match_listener,
+                   unknown("listener", *route.match.listener, listener_names));
     }
     if (route.require_token && config.tokens.keys.empty()) {
       walker.error(marks.require_token, "require_token needs at least one key in tokens.keys");

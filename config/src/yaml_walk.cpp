@@ -30,14 +30,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 // "a mapping", "a sequence", "null" or the quoted scalar, for "expected X, got Y".
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a sequence";
-    case YAML::NodeType::Scalar:
-      return quote(node.Scalar());
-    default:
-      return "an empty value";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a sequence";
+    case YAML::NodeType::Scalar: return quote(node.Scalar());
+    default: return "an empty value";
   }
 }
 
@@ -170,11 +166,11 @@ std::optional<std::uint64_t> Walker::integer(const Field& field, std::uint64_t m
   if (ec == std::errc::result_out_of_range || value < 0 ||
       static_cast<std::uint64_t>(value) < min || static_cast<std::uint64_t>(value) > max) {
     // Caps as large as the type are not worth printing.
-    error(field.where, (max >= std::numeric_limits<std::uint32_t>::max()
-                            ? "must be at least " + std::to_string(min)
-                            : "must be between " + std::to_string(min) + " and " +
-                                  std::to_string(max)) +
-                           ", got " + text);
+    error(field.where,
+          (max >= std::numeric_limits<std::uint32_t>::max()
+               ? "must be at least " + std::to_string(min)
+               : "must be between " + std::to_string(min) + " and " + std::to_string(max)) +
+              ", got " + text);
     return std::nullopt;
   }
   return static_cast<std::uint64_t>(value);
@@ -187,8 +183,8 @@ std::optional<double> Walker::number(const Field& field, double min, double max)
   }
   const std::string& text = field.node.Scalar();
   double value = 0;
-  const auto [stop, ec] = std::from_chars(text.data(), text.data() + text.size(), value,
-                                          std::chars_format::fixed);
+  const auto [stop, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
   if (text.empty() || ec != std::errc{} || stop != text.data() + text.size() ||
       !std::isfinite(value)) {
     type_error(field, "a number");
@@ -220,8 +216,8 @@ std::optional<Duration> Walker::duration(const Field& field, Duration min, Durat
     return std::nullopt;
   }
   if (*value < min || *value > max) {
-    error(field.where, "must be between " + format_duration(min) + " and " +
-                           format_duration(max) + ", got " + text);
+    error(field.where, "must be between " + format_duration(min) + " and " + format_duration(max) +
+                           ", got " + text);
     return std::nullopt;
   }
   return value;
@@ -306,8 +302,7 @@ std::optional<std::vector<std::string>> Walker::strings(const Field& field) {
   return out;
 }
 
-std::optional<Endpoint> Walker::endpoint(const Field& field, bool allow_dns,
-                                         bool allow_port_zero) {
+std::optional<Endpoint> Walker::endpoint(const Field& field, bool allow_dns, bool allow_port_zero) {
   const auto text = string(field);
   if (!text) return std::nullopt;
   std::string why;
@@ -358,7 +353,8 @@ MapReader::MapReader(Walker& walker, const Field& field, std::vector<std::string
       walker.error(key.where, "duplicate key " + quote(name));
       continue;
     }
-    entries_.emplace_back(name, walker.child(entry.second, join(field.where.path, name), key.where));
+    entries_.emplace_back(name,
+                          walker.child(entry.second, join(field.where.path, name), key.where));
   }
 }
 

@@ -69,8 +69,8 @@ class Walker {
                                                  bool allow_port_zero);
 
   template <class E>
-  [[nodiscard]] std::optional<E> choice(const Field& field,
-                                        std::initializer_list<std::pair<std::string_view, E>> names) {
+  [[nodiscard]] std::optional<E> choice(
+      const Field& field, std::initializer_list<std::pair<std::string_view, E>> names) {
     const auto text = string(field);
     if (!text) return std::nullopt;
     std::vector<std::string_view> known;

@@ -130,9 +130,9 @@ std::optional<std::string> App::open_state_and_policy() {
   services_->bans = bans_.get();
   services_->grants = grants_.get();
   services_->replay = replay_.get();
-  admin_service_ = std::make_unique<AdminAdapter>(AdminAdapter::Parts{
-      registry_, *bans_, *grants_, state_health_, *metrics_, policies_,
-      [this] { return reload_from_file(); }});
+  admin_service_ = std::make_unique<AdminAdapter>(
+      AdminAdapter::Parts{registry_, *bans_, *grants_, state_health_, *metrics_, policies_,
+                          [this] { return reload_from_file(); }});
   auto verifier = make_verifier(cfg, replay_);
   if (auto* err = std::get_if<std::string>(&verifier)) return *err;
   policies_.publish(Policy::build(cfg, *services_, std::get<0>(std::move(verifier))));

@@ -21,8 +21,7 @@ std::vector<std::shared_ptr<BackendState>> RoutePool::candidates(config::Balance
   }
   if (up.empty()) return up;
   switch (balance) {
-    case config::Balance::first:
-      break;  // file order
+    case config::Balance::first: break;  // file order
     case config::Balance::round_robin: {
       const auto start = next_.fetch_add(1, std::memory_order_relaxed) % up.size();
       std::rotate(up.begin(), up.begin() + static_cast<std::ptrdiff_t>(start), up.end());
@@ -31,7 +30,8 @@ std::vector<std::shared_ptr<BackendState>> RoutePool::candidates(config::Balance
     case config::Balance::least_connections:
       // Ties keep file order (stable), so an idle pool fills its first backend first.
       std::stable_sort(up.begin(), up.end(), [](const auto& a, const auto& b) {
-        return a->active.load(std::memory_order_relaxed) < b->active.load(std::memory_order_relaxed);
+        return a->active.load(std::memory_order_relaxed) <
+               b->active.load(std::memory_order_relaxed);
       });
       break;
   }

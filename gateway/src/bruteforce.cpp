@@ -9,8 +9,8 @@ namespace rdpgate::gateway {
 LogonJudge::LogonJudge(const config::BruteforceConfig& cfg, std::optional<std::uint32_t> selected,
                        std::uint64_t server_bytes)
     : cfg_(cfg),
-      nla_(selected && (*selected == protocol::proto::hybrid ||
-                        *selected == protocol::proto::hybrid_ex)),
+      nla_(selected &&
+           (*selected == protocol::proto::hybrid || *selected == protocol::proto::hybrid_ex)),
       started_(SteadyClock::now()),
       server_bytes_(server_bytes) {}
 

@@ -13,8 +13,8 @@
 
 #include "rdpgate/config/load.hpp"
 #include "rdpgate/gateway/app.hpp"
-#include "rdpgate/gateway/net.hpp"
 #include "rdpgate/gateway/log.hpp"
+#include "rdpgate/gateway/net.hpp"
 #include "rdpgate/gateway/privileges.hpp"
 #include "rdpgate/protocol/inspect.hpp"
 
@@ -118,7 +118,7 @@ int cli_inspect(int argc, char** argv) {
     } else if (a == "--help" || a == "-h") {
       std::puts("usage: rdpgate inspect [--hex] [FILE|-]");
       return 0;
-    } else if (a.size() > 1 && a[0] == '-' ) {
+    } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "rdpgate inspect: unknown option \"%s\"\n", argv[i]);
       return exit_usage;
     } else if (positional++ == 0) {

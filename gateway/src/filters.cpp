@@ -73,7 +73,8 @@ Decision UsernamePolicy::on_request(const Peer&, const Request& request,
     return Decision::refuse(OutcomeKind::username_denied, Why::no_username);
   }
   for (const auto& d : deny_) {
-    if (glob_match(d, request.user)) return Decision::refuse(OutcomeKind::username_denied, Why::deny);
+    if (glob_match(d, request.user))
+      return Decision::refuse(OutcomeKind::username_denied, Why::deny);
   }
   for (const auto& a : allow_) {
     if (glob_match(a, request.user)) return Decision::pass();

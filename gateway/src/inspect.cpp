@@ -39,7 +39,9 @@ void ClientPrefix::allocate(const config::ListenerConfig& listener) {
 
 awaitable<std::optional<Outcome>> read_proxy_header(tcp::socket& client, ClientPrefix& in,
                                                     const Deadline& deadline, Peer& peer) {
-  const auto refuse = [](Reason why) { return Outcome{Phase::admission, OutcomeKind::proxy_refused, why}; };
+  const auto refuse = [](Reason why) {
+    return Outcome{Phase::admission, OutcomeKind::proxy_refused, why};
+  };
   for (;;) {
     auto r = protocol::parse_proxy_header(std::span<const std::byte>(in.data.get(), in.length));
     if (auto* c = std::get_if<protocol::Complete<protocol::ProxyHeader>>(&r)) {
@@ -98,7 +100,8 @@ awaitable<std::variant<Request, Outcome>> read_first_flight(tcp::socket& client,
       if (deadline.expired()) co_return refuse(OutcomeKind::inspect_timeout, Why::inspect_timeout);
       // The client left before completing its request. An empty connection (a port scan) is
       // not RDP; a partial request is a malformed one.
-      if (in.length == in.proxy_size) co_return refuse(OutcomeKind::not_rdp, Why::closed_before_data);
+      if (in.length == in.proxy_size)
+        co_return refuse(OutcomeKind::not_rdp, Why::closed_before_data);
       co_return refuse(OutcomeKind::malformed, Why::truncated);
     }
     listener.metrics->inspection_bytes->Increment(static_cast<double>(n));

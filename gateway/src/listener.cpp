@@ -107,7 +107,8 @@ awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(l->acceptor.get_executor());
   auto& services = sessions_.services;
   for (;;) {
-    auto& worker = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+    auto& worker =
+        *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
     auto [ec, socket] = co_await l->acceptor.async_accept(worker, use_nothrow);
     const auto accepted = SteadyClock::now();
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;

@@ -4,8 +4,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <vector>
@@ -31,10 +31,10 @@ void append_value(std::string& out, const Field& f, bool json) {
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string_view>) {
-          const bool quote = json || v.empty() ||
-                             std::any_of(v.begin(), v.end(), [](char c) {
-                               return c == ' ' || c == '=' || needs_escape(static_cast<unsigned char>(c));
-                             });
+          const bool quote =
+              json || v.empty() || std::any_of(v.begin(), v.end(), [](char c) {
+                return c == ' ' || c == '=' || needs_escape(static_cast<unsigned char>(c));
+              });
           if (quote) out += '"';
           append_escaped(out, v);
           if (quote) out += '"';
@@ -43,10 +43,14 @@ void append_value(std::string& out, const Field& f, bool json) {
         } else if constexpr (std::is_same_v<T, double>) {
           // Fixed with microsecond resolution: durations in ms, ratios.
           append_number(out, std::isfinite(v) ? static_cast<std::int64_t>(v) : 0);
-          const auto frac = std::isfinite(v) ? static_cast<std::int64_t>(std::llround(std::fabs(v - std::trunc(v)) * 1000)) : 0;
+          const auto frac =
+              std::isfinite(v)
+                  ? static_cast<std::int64_t>(std::llround(std::fabs(v - std::trunc(v)) * 1000))
+                  : 0;
           if (frac != 0) {
             char buf[8];
-            std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(std::min<std::int64_t>(frac, 999)));
+            std::snprintf(buf, sizeof buf, ".%03d",
+                          static_cast<int>(std::min<std::int64_t>(frac, 999)));
             out += buf;
           }
         } else {
@@ -63,7 +67,8 @@ void append_two(std::string& out, int v) {
 
 void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
   const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  const auto ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count());
+  const auto ms =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count());
   // The "YYYY-MM-DDTHH:MM:SS" part changes once a second: keep it per thread.
   thread_local std::chrono::system_clock::time_point cached_second{};
   thread_local std::string cached_text;
@@ -155,8 +160,8 @@ std::string configure_logging(const config::LoggingConfig& cfg) {
   std::shared_ptr<spdlog::logger> logger;
   try {
     if (cfg.file.empty()) {
-      logger = std::make_shared<spdlog::logger>(
-          "rdpgate", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+      logger = std::make_shared<spdlog::logger>("rdpgate",
+                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
     } else {
       logger = std::make_shared<spdlog::logger>(
           "rdpgate", std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.file));
@@ -236,7 +241,8 @@ std::uint64_t RefusalLog::flush(std::chrono::steady_clock::time_point now, bool 
   }
   if (n > 0) {
     const auto msg = "suppressed " + std::to_string(n) + " refusals in the last " +
-                     std::to_string(static_cast<long>(std::lround(seconds))) + " s, top reasons " + top;
+                     std::to_string(static_cast<long>(std::lround(seconds))) + " s, top reasons " +
+                     top;
     log_event(spdlog::level::warn, "refusals_suppressed",
               {{"suppressed", n}, {"top_reasons", top}, {"message", msg}});
   }

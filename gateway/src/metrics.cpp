@@ -78,8 +78,7 @@ class ProcessCollector final : public prometheus::Collectable {
         prometheus::MetricType::Counter, (utime + stime) / ticks);
     add("process_resident_memory_bytes", "Resident memory size in bytes.",
         prometheus::MetricType::Gauge, rss_pages * page);
-    add("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge,
-        fds);
+    add("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge, fds);
     add("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
         prometheus::MetricType::Gauge, boot_time + starttime / ticks);
     return out;
@@ -122,8 +121,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Register(r);
   requested_ = &BuildCounter()
                     .Name("rdpgate_requested_protocols_total")
-                    .Help("Security protocols offered by clients (one increment per offered "
-                          "protocol; `none` for a request without negotiation data).")
+                    .Help(
+                        "Security protocols offered by clients (one increment per offered "
+                        "protocol; `none` for a request without negotiation data).")
                     .Register(r);
   selected_ = &BuildCounter()
                    .Name("rdpgate_selected_protocol_total")
@@ -158,10 +158,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("Bans currently in force.")
                       .Register(r)
                       .Add({});
-  auto& bans_total = BuildCounter()
-                         .Name("rdpgate_bans_total")
-                         .Help("Bans created, by origin.")
-                         .Register(r);
+  auto& bans_total =
+      BuildCounter().Name("rdpgate_bans_total").Help("Bans created, by origin.").Register(r);
   bans_auto_ = &bans_total.Add({{"origin", "auto"}});
   bans_manual_ = &bans_total.Add({{"origin", "manual"}});
   grants_active_ = &BuildGauge()
@@ -202,8 +200,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Add({{"version", RDPGATE_VERSION}})
       .Set(1);
   // Resolved once: the data path indexes these arrays instead of looking labels up.
-  const char* names[] = {"none", "rdp", "ssl", "hybrid", "rdstls", "hybrid_ex", "rdsaad",
-                         "negotiation_failure"};
+  const char* names[] = {"none",   "rdp",       "ssl",    "hybrid",
+                         "rdstls", "hybrid_ex", "rdsaad", "negotiation_failure"};
   for (std::size_t i = 0; i < 7; ++i) requested_by_[i] = &requested_->Add({{"protocol", names[i]}});
   for (std::size_t i = 1; i < 8; ++i) selected_by_[i] = &selected_->Add({{"protocol", names[i]}});
   token_valid_ = &tokens("valid");

@@ -79,35 +79,35 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
     metrics.log_suppressed().Increment();
     return;
   }
-  const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               SteadyClock::now() - c.accepted)
-                               .count();
+  const auto duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - c.accepted)
+          .count();
   const auto level =
       outcome.kind == OutcomeKind::internal_error ? spdlog::level::err : spdlog::level::info;
   const auto* request = c.request;
-  log_event(level, "connection",
-            {{"conn", c.id},
-             {"start", rfc3339(c.start)},
-             {"duration_ms", static_cast<std::int64_t>(duration_ms)},
-             {"src", ip_text(c.peer->address)},
-             {"src_port", c.peer->port},
-             {"listener", listener.cfg.name},
-             {"user", request != nullptr ? std::string_view(request->user) : std::string_view()},
-             {"requested", requested_text(request)},
-             {"selected", selected_text(c)},
-             {"correlation_id", request != nullptr ? correlation_text(request->correlation_id)
-                                                   : std::string()},
-             {"pcb_id", request != nullptr && request->preconnection ? request->preconnection->id
-                                                                     : 0u},
-             {"route", c.route != nullptr ? std::string_view(c.route->cfg.name) : std::string_view()},
-             {"backend", c.backend != nullptr ? std::string_view(c.backend->endpoint.text)
-                                              : std::string_view()},
-             {"phase", to_string(outcome.phase)},
-             {"outcome", to_string(outcome.kind)},
-             {"reason", outcome.reason.name()},
-             {"bytes_in", c.bytes_in},
-             {"bytes_out", c.bytes_out},
-             {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0}});
+  log_event(
+      level, "connection",
+      {{"conn", c.id},
+       {"start", rfc3339(c.start)},
+       {"duration_ms", static_cast<std::int64_t>(duration_ms)},
+       {"src", ip_text(c.peer->address)},
+       {"src_port", c.peer->port},
+       {"listener", listener.cfg.name},
+       {"user", request != nullptr ? std::string_view(request->user) : std::string_view()},
+       {"requested", requested_text(request)},
+       {"selected", selected_text(c)},
+       {"correlation_id",
+        request != nullptr ? correlation_text(request->correlation_id) : std::string()},
+       {"pcb_id", request != nullptr && request->preconnection ? request->preconnection->id : 0u},
+       {"route", c.route != nullptr ? std::string_view(c.route->cfg.name) : std::string_view()},
+       {"backend",
+        c.backend != nullptr ? std::string_view(c.backend->endpoint.text) : std::string_view()},
+       {"phase", to_string(outcome.phase)},
+       {"outcome", to_string(outcome.kind)},
+       {"reason", outcome.reason.name()},
+       {"bytes_in", c.bytes_in},
+       {"bytes_out", c.bytes_out},
+       {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0}});
 }
 
 }  // namespace rdpgate::gateway

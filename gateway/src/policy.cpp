@@ -45,7 +45,8 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
     lp.limits.max_total = lc.inspection.max_bytes;
     if (lc.proxy_protocol) lp.trusted_proxies = config::CidrSet(lc.proxy_protocol->trusted);
     const auto& s = lc.sources;
-    if (!s.deny.empty()) lp.admission.push_back(std::make_unique<SourceDenyList>(config::CidrSet(s.deny)));
+    if (!s.deny.empty())
+      lp.admission.push_back(std::make_unique<SourceDenyList>(config::CidrSet(s.deny)));
     lp.admission.push_back(std::make_unique<BanCheck>(services));
     std::optional<config::CidrSet> allow;
     if (s.allow) allow = config::CidrSet(*s.allow);
@@ -56,7 +57,8 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
           services.rate_limiter(lc.name), s.per_source_rate, s.per_source_burst));
     }
     const auto& i = lc.inspection;
-    lp.request.push_back(std::make_unique<ProtocolRequirement>(i.require_protocols, i.require_any, i.accept_rdp));
+    lp.request.push_back(
+        std::make_unique<ProtocolRequirement>(i.require_protocols, i.require_any, i.accept_rdp));
     lp.request.push_back(std::make_unique<UsernamePolicy>(i.username_allow, i.username_deny));
     lp.request.push_back(std::make_unique<UsernameThrottle>(services));
     p->listeners_.push_back(std::move(lp));

@@ -1,8 +1,7 @@
 // The stable names of outcomes, phases and reasons: audit record fields and metric labels.
-#include "rdpgate/gateway/outcome.hpp"
-
 #include <ostream>
 
+#include "rdpgate/gateway/outcome.hpp"
 #include "rdpgate/protocol/rdp.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 
@@ -47,16 +46,26 @@ std::string_view to_string(Phase phase) noexcept {
 
 const std::array<OutcomeKind, outcome_count>& all_outcomes() noexcept {
   static constexpr std::array<OutcomeKind, outcome_count> all = {
-      OutcomeKind::completed,      OutcomeKind::denied_source,
-      OutcomeKind::banned,         OutcomeKind::rate_limited,
-      OutcomeKind::too_many_connections, OutcomeKind::not_rdp,
-      OutcomeKind::malformed,      OutcomeKind::inspect_timeout,
-      OutcomeKind::protocol_not_allowed, OutcomeKind::username_denied,
-      OutcomeKind::token_invalid,  OutcomeKind::no_route,
-      OutcomeKind::backend_unreachable, OutcomeKind::idle_timeout,
-      OutcomeKind::shutdown,       OutcomeKind::auth_failed,
-      OutcomeKind::max_duration,   OutcomeKind::killed,
-      OutcomeKind::proxy_refused,  OutcomeKind::internal_error,
+      OutcomeKind::completed,
+      OutcomeKind::denied_source,
+      OutcomeKind::banned,
+      OutcomeKind::rate_limited,
+      OutcomeKind::too_many_connections,
+      OutcomeKind::not_rdp,
+      OutcomeKind::malformed,
+      OutcomeKind::inspect_timeout,
+      OutcomeKind::protocol_not_allowed,
+      OutcomeKind::username_denied,
+      OutcomeKind::token_invalid,
+      OutcomeKind::no_route,
+      OutcomeKind::backend_unreachable,
+      OutcomeKind::idle_timeout,
+      OutcomeKind::shutdown,
+      OutcomeKind::auth_failed,
+      OutcomeKind::max_duration,
+      OutcomeKind::killed,
+      OutcomeKind::proxy_refused,
+      OutcomeKind::internal_error,
   };
   return all;
 }

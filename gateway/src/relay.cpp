@@ -121,8 +121,8 @@ void Relay::on_writable(Pump& p, const error_code& ec) {
     int error = 0;
     if (p.pipe.valid()) {
       if (p.pending == 0) break;
-      const auto m = ::splice(p.pipe.read_end, nullptr, p.to->native_handle(), nullptr,
-                              p.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      const auto m = ::splice(p.pipe.read_end, nullptr, p.to->native_handle(), nullptr, p.pending,
+                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (m > 0) {
         moved = static_cast<std::size_t>(m);
         p.pending -= moved;

@@ -21,8 +21,8 @@ std::optional<Decision> check_route_access(const Policy& policy, Services& servi
     const bool statically_allowed =
         allow && std::any_of(allow->begin(), allow->end(),
                              [&](const config::Cidr& c) { return c.contains(peer.address); });
-    const bool granted = services.grants != nullptr &&
-                         services.grants->allows(peer.address, route.cfg.name, now);
+    const bool granted =
+        services.grants != nullptr && services.grants->allows(peer.address, route.cfg.name, now);
     if (!statically_allowed && !granted) {
       return Decision::refuse(OutcomeKind::denied_source, Why::no_grant);
     }
@@ -47,8 +47,8 @@ std::optional<std::size_t> Policy::choose_route(const Peer& peer, const Request&
     if (!r.has_match) continue;
     const auto& m = r.match;
     if (m.listener && *m.listener != listener.name) continue;
-    if (m.username && !(request.has_cookie ? glob_match(*m.username, request.user)
-                                           : *m.username == "*")) {
+    if (m.username &&
+        !(request.has_cookie ? glob_match(*m.username, request.user) : *m.username == "*")) {
       continue;
     }
     if (m.routing_token && (request.routing_token.empty() ||

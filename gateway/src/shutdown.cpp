@@ -25,7 +25,8 @@ awaitable<void> App::wait_for_sessions(SteadyClock::time_point deadline) {
   // The timer is the wake-up: it expires at the deadline, or is cancelled (on this thread)
   // when the registry reports its last session gone.
   auto drained = std::make_shared<asio::steady_timer>(control_, deadline);
-  registry_.notify_when_empty([this, drained] { asio::post(control_, [drained] { drained->cancel(); }); });
+  registry_.notify_when_empty(
+      [this, drained] { asio::post(control_, [drained] { drained->cancel(); }); });
   co_await drained->async_wait(use_nothrow);
   registry_.notify_when_empty(nullptr);
 }
@@ -38,7 +39,8 @@ awaitable<void> App::shutdown_sequence() {
     error_code ignored;
     signals_->cancel(ignored);
   }
-  co_await wait_for_sessions(SteadyClock::now() + policies_.current()->config().shutdown.drain_timeout);
+  co_await wait_for_sessions(SteadyClock::now() +
+                             policies_.current()->config().shutdown.drain_timeout);
   if (registry_.size() > 0) {
     registry_.stop_all(OutcomeKind::shutdown);
     co_await wait_for_sessions(SteadyClock::now() + stop_grace);

@@ -44,10 +44,9 @@ Answer preconnection(const ByteReader& in, const Limits& limits) noexcept {
   if (seen < 4) return {Verdict::more, seen + 1};
   if (low < 16) return {Verdict::no};
   if (in.size() < pcb_header_size) return {Verdict::more, pcb_header_size};
-  const std::uint32_t version = static_cast<std::uint32_t>(in.at(8)) |
-                                static_cast<std::uint32_t>(in.at(9)) << 8 |
-                                static_cast<std::uint32_t>(in.at(10)) << 16 |
-                                static_cast<std::uint32_t>(in.at(11)) << 24;
+  const std::uint32_t version =
+      static_cast<std::uint32_t>(in.at(8)) | static_cast<std::uint32_t>(in.at(9)) << 8 |
+      static_cast<std::uint32_t>(in.at(10)) << 16 | static_cast<std::uint32_t>(in.at(11)) << 24;
   return {version == 1 || version == 2 ? Verdict::yes : Verdict::no};
 }
 
@@ -58,16 +57,19 @@ Answer any_prefix(const ByteReader& in, const std::array<std::string_view, N>& p
   for (const auto prefix : prefixes) {
     const std::size_t n = std::min(in.size(), prefix.size());
     bool match = true;
-    for (std::size_t i = 0; i < n && match; ++i) match = in.at(i) == static_cast<std::uint8_t>(prefix[i]);
+    for (std::size_t i = 0; i < n && match; ++i)
+      match = in.at(i) == static_cast<std::uint8_t>(prefix[i]);
     if (!match) continue;
     if (in.size() >= prefix.size()) return {Verdict::yes};
-    if (best.verdict == Verdict::no || best.needed > in.size() + 1) best = {Verdict::more, in.size() + 1};
+    if (best.verdict == Verdict::no || best.needed > in.size() + 1)
+      best = {Verdict::more, in.size() + 1};
   }
   return best;
 }
 
-constexpr std::array<std::string_view, 10> http_methods{
-    "GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ", "PATCH ", "TRACE ", "PRI "};
+constexpr std::array<std::string_view, 10> http_methods{"GET ",    "POST ",    "HEAD ",    "PUT ",
+                                                        "DELETE ", "OPTIONS ", "CONNECT ", "PATCH ",
+                                                        "TRACE ",  "PRI "};
 constexpr std::array<std::string_view, 1> ssh_banner{"SSH-"};
 
 }  // namespace
@@ -88,8 +90,8 @@ ParseResult<FirstBytes> classify(std::span<const std::byte> bytes, const Limits&
       {FirstBytes::tpkt, {b0 == 0x03 ? Verdict::yes : Verdict::no}},
       // `16 03 0x`: a TLS handshake record (§2). After the PCB so that cbSize 0x0316 wins.
       {FirstBytes::tls,
-       b0 != 0x16                 ? Answer{Verdict::no}
-       : in.size() < 3            ? Answer{in.size() >= 2 && in.at(1) != 0x03 ? Verdict::no : Verdict::more, 3}
+       b0 != 0x16      ? Answer{Verdict::no}
+       : in.size() < 3 ? Answer{in.size() >= 2 && in.at(1) != 0x03 ? Verdict::no : Verdict::more, 3}
        : in.at(1) == 0x03 && (in.at(2) & 0xF0) == 0 ? Answer{Verdict::yes}
                                                     : Answer{Verdict::no}},
       {FirstBytes::http, any_prefix(in, http_methods)},

@@ -54,10 +54,8 @@ bool is_not_rdp(errc code) noexcept {
     case errc::not_rdp:
     case errc::not_rdp_http:
     case errc::not_rdp_ssh:
-    case errc::not_rdp_tls:
-      return true;
-    default:
-      return false;
+    case errc::not_rdp_tls: return true;
+    default: return false;
   }
 }
 

@@ -222,9 +222,12 @@ std::optional<std::vector<std::byte>> parse_hex_dump(std::string_view text) {
     }
     line_start = false;
     int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+      v = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v = c - 'A' + 10;
     if (v < 0) return std::nullopt;
     if (pending < 0) {
       pending = v;

@@ -14,7 +14,7 @@ namespace rdpgate::protocol {
 
 namespace {
 
-constexpr std::size_t v1_size = 4 + 4 + 4 + 4;  // cbSize + Flags + Version + Id
+constexpr std::size_t v1_size = 4 + 4 + 4 + 4;       // cbSize + Flags + Version + Id
 constexpr std::size_t v2_header_size = v1_size + 2;  // + cchPCB
 
 void append_utf8(std::string& out, std::uint32_t cp) {

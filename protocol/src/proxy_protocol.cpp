@@ -103,7 +103,8 @@ bool parse_ipv6(std::string_view s, std::array<std::uint8_t, 16>& out) noexcept 
     full = groups;
   } else {
     const int tail = count - gap;
-    for (int i = 0; i < gap; ++i) full[static_cast<std::size_t>(i)] = groups[static_cast<std::size_t>(i)];
+    for (int i = 0; i < gap; ++i)
+      full[static_cast<std::size_t>(i)] = groups[static_cast<std::size_t>(i)];
     for (int i = 0; i < tail; ++i) {
       full[static_cast<std::size_t>(8 - tail + i)] = groups[static_cast<std::size_t>(gap + i)];
     }
@@ -229,7 +230,8 @@ ParseResult<ProxyHeader> parse_proxy_header(std::span<const std::byte> bytes) no
     return parse_v2(bytes);
   }
   for (std::size_t i = 0; i < std::min(in.size(), v1_prefix.size()); ++i) {
-    if (in.at(i) != static_cast<std::uint8_t>(v1_prefix[i])) return Invalid{errc::bad_proxy_header, i};
+    if (in.at(i) != static_cast<std::uint8_t>(v1_prefix[i]))
+      return Invalid{errc::bad_proxy_header, i};
   }
   if (in.size() < v1_prefix.size()) return NeedMore{v1_prefix.size() + 1};
   return parse_v1(bytes);

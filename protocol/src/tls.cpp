@@ -1,8 +1,8 @@
 // A bounded peek at a TLS ClientHello: RFC 8446 §5.1 record, §4.1.2 ClientHello, §4.2.1
 // supported_versions, RFC 6066 §3 server_name (rdp-preauth-protocol.md §9 layout table).
 //
-//   record: 16 | 03 xx | len(2)              handshake: 01 | len(3) | legacy_version(2) | random(32)
-//   | session_id(1+n) | cipher_suites(2+n) | compression_methods(1+n) | extensions(2+n)
+//   record: 16 | 03 xx | len(2)              handshake: 01 | len(3) | legacy_version(2) |
+//   random(32) | session_id(1+n) | cipher_suites(2+n) | compression_methods(1+n) | extensions(2+n)
 #include "rdpgate/protocol/tls.hpp"
 
 #include <algorithm>
@@ -69,10 +69,9 @@ ParseResult<ClientHelloInfo> peek_client_hello(std::span<const std::byte> bytes,
   if (n >= 1 && in.at(0) != 0x16) return Invalid{errc::bad_tls_record_type, 0};
   // Any 0x03xx is accepted for a ClientHello record (RFC 5246 Appendix E.1).
   if (n >= 2 && in.at(1) != 0x03) return Invalid{errc::bad_tls_record_version, 1};
-  const std::size_t max_length =
-      std::min(max_fragment, limits.max_tls_record > record_header_size
-                                 ? limits.max_tls_record - record_header_size
-                                 : 0);
+  const std::size_t max_length = std::min(
+      max_fragment,
+      limits.max_tls_record > record_header_size ? limits.max_tls_record - record_header_size : 0);
   if (n >= 4 && static_cast<std::size_t>(in.at(3)) * 256 > max_length) {
     return Invalid{errc::bad_tls_record_length, 3};
   }

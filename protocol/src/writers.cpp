@@ -21,27 +21,27 @@ constexpr std::byte b(std::uint64_t v) noexcept { return static_cast<std::byte>(
 std::array<std::byte, 19> write_negotiation_failure(NegFailureCode code) noexcept {
   const auto v = static_cast<std::uint32_t>(code);
   return {
-      b(0x03), b(0x00), b(0x00), b(0x13),  // TPKT: version 3, reserved, length 19 (BE)
-      b(0x0e),                             // LI = 19 - 5
-      b(0xd0),                             // CC, credit 0
-      b(0x00), b(0x00),                    // DST-REF
-      b(0x12), b(0x34),                    // SRC-REF: the "bogus" 0x1234 of [MS-RDPBCGR] 4.1.2
-      b(0x00),                             // class 0, no options
-      b(0x03),                             // TYPE_RDP_NEG_FAILURE
-      b(0x00),                             // flags
-      b(0x08), b(0x00),                    // length 8 (LE)
-      b(v), b(v >> 8), b(v >> 16), b(v >> 24),  // failureCode (LE)
+      b(0x03), b(0x00),   b(0x00),    b(0x13),  // TPKT: version 3, reserved, length 19 (BE)
+      b(0x0e),                                  // LI = 19 - 5
+      b(0xd0),                                  // CC, credit 0
+      b(0x00), b(0x00),                         // DST-REF
+      b(0x12), b(0x34),                         // SRC-REF: the "bogus" 0x1234 of [MS-RDPBCGR] 4.1.2
+      b(0x00),                                  // class 0, no options
+      b(0x03),                                  // TYPE_RDP_NEG_FAILURE
+      b(0x00),                                  // flags
+      b(0x08), b(0x00),                         // length 8 (LE)
+      b(v),    b(v >> 8), b(v >> 16), b(v >> 24),  // failureCode (LE)
   };
 }
 
 std::array<std::byte, 11> write_disconnect_request(std::uint16_t dst_ref) noexcept {
   return {
-      b(0x03), b(0x00), b(0x00), b(0x0b),  // TPKT: version 3, reserved, length 11 (BE)
-      b(0x06),                             // LI = 11 - 5
-      b(0x80),                             // DR
-      b(dst_ref >> 8u), b(dst_ref),        // DST-REF = the client's SRC-REF (BE)
-      b(0x00), b(0x00),                    // SRC-REF 0: unassigned when refusing (RFC 892)
-      b(0x00),                             // reason 0: not specified (§5 recommendation)
+      b(0x03),          b(0x00),    b(0x00), b(0x0b),  // TPKT: version 3, reserved, length 11 (BE)
+      b(0x06),                                         // LI = 11 - 5
+      b(0x80),                                         // DR
+      b(dst_ref >> 8u), b(dst_ref),                    // DST-REF = the client's SRC-REF (BE)
+      b(0x00),          b(0x00),  // SRC-REF 0: unassigned when refusing (RFC 892)
+      b(0x00),                    // reason 0: not specified (§5 recommendation)
   };
 }
 
@@ -54,7 +54,8 @@ std::vector<std::byte> write_connection_request(std::string_view cookie,
   std::vector<std::byte> out;
   out.reserve(length);
   out.insert(out.end(), {b(0x03), b(0x00), b(length >> 8), b(length)});  // TPKT
-  out.insert(out.end(), {b(length - 5), b(0xe0), b(0), b(0), b(0), b(0), b(0)});  // LI, CR, refs, class
+  out.insert(out.end(),
+             {b(length - 5), b(0xe0), b(0), b(0), b(0), b(0), b(0)});  // LI, CR, refs, class
   if (with_cookie) {
     for (const char c : prefix) out.push_back(b(static_cast<unsigned char>(c)));
     for (const char c : cookie) out.push_back(b(static_cast<unsigned char>(c)));

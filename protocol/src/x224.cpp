@@ -31,9 +31,9 @@ namespace {
 constexpr std::size_t tpkt_header_size = 4;  // version 1 + reserved 1 + length 2 (BE)
 constexpr std::size_t x224_fixed_size = 7;   // LI 1 + code 1 + DST-REF 2 + SRC-REF 2 + class 1
 constexpr std::size_t min_tpdu = tpkt_header_size + x224_fixed_size;  // 11
-constexpr std::size_t neg_size = 1 + 1 + 2 + 4;            // type + flags + length + payload
+constexpr std::size_t neg_size = 1 + 1 + 2 + 4;                // type + flags + length + payload
 constexpr std::size_t correlation_size = 1 + 1 + 2 + 16 + 16;  // type+flags+length+id+reserved
-constexpr std::size_t cc_with_neg = min_tpdu + neg_size;   // 19
+constexpr std::size_t cc_with_neg = min_tpdu + neg_size;       // 19
 
 constexpr std::string_view mstshash_prefix = "Cookie: mstshash=";
 constexpr std::string_view msts_prefix = "Cookie: msts=";
@@ -89,7 +89,8 @@ ParseResult<ConnectionRequest> parse_connection_request(std::span<const std::byt
   ByteReader in{bytes};
   // Rule 1: 11 <= L <= 259 (LI is one octet, 255 reserved), or the caller's smaller cap.
   const std::size_t max_length = std::min<std::size_t>(limits.max_connection_request, 4 + 1 + 254);
-  const auto header = read_header(in, min_tpdu, max_length, errc::bad_tpkt_length, 0xFF, 0xE0, true);
+  const auto header =
+      read_header(in, min_tpdu, max_length, errc::bad_tpkt_length, 0xFF, 0xE0, true);
   if (const auto* more = std::get_if<NeedMore>(&header)) return *more;
   if (const auto* bad = std::get_if<Invalid>(&header)) return *bad;
   const std::size_t length = std::get<Header>(header).length;
@@ -210,8 +211,8 @@ ParseResult<ConnectionConfirm> parse_connection_confirm(
   if (type == 0x02) {
     // [MS-RDPBCGR] 2.2.1.2.1: one protocol, 0 or a single bit the client asked for. Unknown
     // RSP flag bits (Windows sets the reserved 0x04) are accepted (§7).
-    const bool requested_ok = !requested_protocols || value == 0 ||
-                              (value & *requested_protocols) == value;
+    const bool requested_ok =
+        !requested_protocols || value == 0 || (value & *requested_protocols) == value;
     if (!single_bit_or_zero(value) || !requested_ok) {
       return Invalid{errc::bad_selected_protocol, min_tpdu + 4};
     }

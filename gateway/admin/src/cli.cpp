@@ -3,6 +3,7 @@
 #include "rdpgate/admin/cli.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -10,8 +11,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "rdpgate/admin/client.hpp"
 #include "rdpgate/config/cidr.hpp"
@@ -120,8 +119,8 @@ std::optional<std::string> read_token(const Arguments& arguments, std::string& e
     return std::nullopt;
   }
   // Token files usually end with a newline.
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' ||
-                            token.back() == ' ' || token.back() == '\t')) {
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
+                            token.back() == '\t')) {
     token.pop_back();
   }
   if (token.empty()) {

@@ -3,8 +3,6 @@
 
 #include "rdpgate/admin/client.hpp"
 
-#include <charconv>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
+#include <charconv>
 
 namespace rdpgate::admin {
 namespace {
@@ -78,7 +77,8 @@ ClientResult call_admin_api(const HostPort& server, const ClientRequest& request
     if (!ec) resolver.cancel();
   });
   resolver.async_resolve(
-      server.host, server.port, [&](beast::error_code ec, const tcp::resolver::results_type& found) {
+      server.host, server.port,
+      [&](beast::error_code ec, const tcp::resolver::results_type& found) {
         resolve_timer.cancel();
         if (ec) {
           result.error = ec == asio::error::operation_aborted ? beast::error::timeout : ec;
@@ -113,8 +113,7 @@ std::string percent_encode_segment(std::string_view text) {
   std::string out;
   for (const char c : text) {
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-                            c == '~';
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += c;
     } else {

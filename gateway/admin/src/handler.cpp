@@ -12,18 +12,18 @@
 
 #include "rdpgate/admin/handler.hpp"
 
-#include <array>
-#include <exception>
-#include <optional>
-#include <span>
-#include <vector>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
+#include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <exception>
+#include <optional>
+#include <span>
+#include <vector>
 
 #include "rdpgate/admin/json.hpp"
 #include "rdpgate/config/cidr.hpp"
@@ -48,8 +48,8 @@ Response ok(unsigned version) {
 }
 
 Response method_not_allowed(std::string_view allow, unsigned version) {
-  Response response = error_response(http::status::method_not_allowed, "method not allowed",
-                                     version);
+  Response response =
+      error_response(http::status::method_not_allowed, "method not allowed", version);
   response.set(http::field::allow, allow);
   return response;
 }
@@ -168,8 +168,8 @@ std::variant<CreateRequest, std::string> parse_create(std::string_view body, boo
   static constexpr std::array<std::string_view, 3> ban_fields{"cidr", "duration", "reason"};
   static constexpr std::array<std::string_view, 4> grant_fields{"cidr", "route", "duration",
                                                                 "reason"};
-  auto parsed = is_grant ? BodyFields::parse(body, grant_fields)
-                         : BodyFields::parse(body, ban_fields);
+  auto parsed =
+      is_grant ? BodyFields::parse(body, grant_fields) : BodyFields::parse(body, ban_fields);
   if (auto* error = std::get_if<std::string>(&parsed)) return std::move(*error);
   const auto& fields = std::get<BodyFields>(parsed);
 
@@ -257,10 +257,10 @@ Response handle_v1(const Request& request, std::span<const std::string_view> pat
   if (collection == "bans" || collection == "grants") {
     const bool is_grant = collection == "grants";
     if (method == http::verb::get) {
-      return json_response(http::status::ok,
-                           is_grant ? to_json_array(service.list_grants())
-                                    : to_json_array(service.list_bans()),
-                           version);
+      return json_response(
+          http::status::ok,
+          is_grant ? to_json_array(service.list_grants()) : to_json_array(service.list_bans()),
+          version);
     }
     if (method != http::verb::post) return method_not_allowed("GET, POST", version);
     auto parsed = parse_create(request.body(), is_grant);

@@ -3,7 +3,6 @@
 #include "rdpgate/admin/json.hpp"
 
 #include <boost/json.hpp>
-
 #include <cstdio>
 
 namespace rdpgate::admin {

@@ -10,9 +10,6 @@
 
 #include "rdpgate/admin/server.hpp"
 
-#include <map>
-#include <mutex>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -26,6 +23,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <map>
+#include <mutex>
 
 #include "rdpgate/admin/handler.hpp"
 
@@ -89,7 +88,8 @@ asio::awaitable<void> send(beast::tcp_stream& stream, Response response, bool ke
   ec = write_error;
 }
 
-asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<beast::tcp_stream> stream) {
+asio::awaitable<void> serve(std::shared_ptr<State> state,
+                            std::shared_ptr<beast::tcp_stream> stream) {
   const auto& limits = state->limits;
   beast::flat_buffer buffer;
   for (;;) {
@@ -171,8 +171,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, const tcp::endpoint& endpoint,
-                         std::string bearer_token, AdminService& service,
-                         AdminServerLimits limits)
+                         std::string bearer_token, AdminService& service, AdminServerLimits limits)
     : state_(std::make_shared<State>(io, std::move(bearer_token), service, limits)) {
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol());

@@ -28,8 +28,8 @@ std::string lower(std::string_view text) {
 // Drops the times at or before `now - window` from a vector kept in time order.
 void slide(std::vector<TimePoint>& times, TimePoint now, milliseconds window) {
   const TimePoint oldest = now - window;
-  times.erase(times.begin(), std::find_if(times.begin(), times.end(),
-                                          [&](TimePoint t) { return t > oldest; }));
+  times.erase(times.begin(),
+              std::find_if(times.begin(), times.end(), [&](TimePoint t) { return t > oldest; }));
 }
 
 state::BanRecord to_record(const Ban& ban) {
@@ -137,9 +137,8 @@ bool BanManager::is_banned(const config::IpAddress& source, TimePoint now) const
   if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
     return true;
   }
-  return std::any_of(wide_.begin(), wide_.end(), [&](const Ban& ban) {
-    return ban.until > now && ban.cidr.contains(source);
-  });
+  return std::any_of(wide_.begin(), wide_.end(),
+                     [&](const Ban& ban) { return ban.until > now && ban.cidr.contains(source); });
 }
 
 std::optional<Ban> BanManager::find(const config::IpAddress& source, TimePoint now) const {
@@ -169,8 +168,8 @@ Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string
     if (cidr.prefix == host_prefix) {
       exact_[cidr.network] = ban;
     } else {
-      const auto it = std::find_if(wide_.begin(), wide_.end(),
-                                   [&](const Ban& b) { return b.cidr == cidr; });
+      const auto it =
+          std::find_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == cidr; });
       if (it != wide_.end()) {
         *it = ban;
       } else {
@@ -190,8 +189,8 @@ bool BanManager::unban(const config::Cidr& cidr) {
     if (cidr.prefix == host_prefix) {
       found = exact_.erase(cidr.network) > 0;
     } else {
-      const auto it = std::remove_if(wide_.begin(), wide_.end(),
-                                     [&](const Ban& b) { return b.cidr == cidr; });
+      const auto it =
+          std::remove_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == cidr; });
       found = it != wide_.end();
       wide_.erase(it, wide_.end());
     }
@@ -219,17 +218,16 @@ std::vector<Ban> BanManager::list(TimePoint now) const {
 std::size_t BanManager::active_count(TimePoint now) const {
   std::shared_lock lock{mutex_};
   auto live = [&](const Ban& ban) { return ban.until > now; };
-  std::size_t count = static_cast<std::size_t>(std::count_if(
-      wide_.begin(), wide_.end(), live));
+  std::size_t count = static_cast<std::size_t>(std::count_if(wide_.begin(), wide_.end(), live));
   for (const auto& entry : exact_) count += live(entry.second) ? 1 : 0;
   return count;
 }
 
 std::size_t BanManager::blocked_username_count(TimePoint now) const {
   std::shared_lock lock{mutex_};
-  return static_cast<std::size_t>(std::count_if(
-      username_blocks_.begin(), username_blocks_.end(),
-      [&](const auto& entry) { return entry.second > now; }));
+  return static_cast<std::size_t>(
+      std::count_if(username_blocks_.begin(), username_blocks_.end(),
+                    [&](const auto& entry) { return entry.second > now; }));
 }
 
 void BanManager::reconfigure(config::BruteforceConfig config) {
@@ -244,9 +242,8 @@ void BanManager::sweep_locked(TimePoint now) {
   std::erase_if(wide_, [&](const Ban& ban) { return ban.until <= now; });
   for (auto& [address, times] : failures_) slide(times, now, config_.find_time);
   std::erase_if(failures_, [](const auto& entry) { return entry.second.empty(); });
-  std::erase_if(offenders_, [&](const auto& entry) {
-    return entry.second.last_ban <= now - offender_memory;
-  });
+  std::erase_if(offenders_,
+                [&](const auto& entry) { return entry.second.last_ban <= now - offender_memory; });
   for (auto& [name, times] : username_failures_) slide(times, now, config_.username_find_time);
   std::erase_if(username_failures_, [](const auto& entry) { return entry.second.empty(); });
   std::erase_if(username_blocks_, [&](const auto& entry) { return entry.second <= now; });

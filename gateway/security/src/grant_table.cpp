@@ -10,8 +10,7 @@ namespace rdpgate::security {
 namespace {
 
 state::GrantRecord to_record(const Grant& grant) {
-  return {grant.id, grant.cidr.to_string(), grant.route, grant.until, grant.reason,
-          grant.created};
+  return {grant.id, grant.cidr.to_string(), grant.route, grant.until, grant.reason, grant.created};
 }
 
 }  // namespace
@@ -82,22 +81,20 @@ bool GrantTable::allows(const config::IpAddress& source, std::string_view route,
                         TimePoint now) const {
   std::shared_lock lock{mutex_};
   return std::any_of(grants_.begin(), grants_.end(), [&](const Grant& g) {
-    return g.until > now && (g.route == any_route || g.route == route) &&
-           g.cidr.contains(source);
+    return g.until > now && (g.route == any_route || g.route == route) && g.cidr.contains(source);
   });
 }
 
 bool GrantTable::any_grant(const config::IpAddress& source, TimePoint now) const {
   std::shared_lock lock{mutex_};
-  return std::any_of(grants_.begin(), grants_.end(), [&](const Grant& g) {
-    return g.until > now && g.cidr.contains(source);
-  });
+  return std::any_of(grants_.begin(), grants_.end(),
+                     [&](const Grant& g) { return g.until > now && g.cidr.contains(source); });
 }
 
 std::size_t GrantTable::active_count(TimePoint now) const {
   std::shared_lock lock{mutex_};
-  return static_cast<std::size_t>(std::count_if(
-      grants_.begin(), grants_.end(), [&](const Grant& g) { return g.until > now; }));
+  return static_cast<std::size_t>(
+      std::count_if(grants_.begin(), grants_.end(), [&](const Grant& g) { return g.until > now; }));
 }
 
 void GrantTable::purge(TimePoint now) {

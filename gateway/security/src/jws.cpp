@@ -1,7 +1,6 @@
 // Compact JWS (RFC 7515 §7.1) with HS256 (RFC 7518 §3.2) and EdDSA/Ed25519 (RFC 8037 §3.1).
 
 #include <boost/json.hpp>
-
 #include <cmath>
 
 #include "rdpgate/security/base64url.hpp"

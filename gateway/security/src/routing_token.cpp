@@ -16,7 +16,7 @@ using TimePoint = std::chrono::system_clock::time_point;
 constexpr std::size_t max_kid = 32;
 constexpr std::size_t max_route = 64;
 constexpr std::size_t max_jti = 64;
-constexpr std::size_t max_exp_digits = 13;  // 36^13 > 2^64
+constexpr std::size_t max_exp_digits = 13;        // 36^13 > 2^64
 constexpr std::uint64_t max_exp = 7'258'118'400;  // 2200-01-01: as for JWS NumericDates
 constexpr char pad = '~';
 
@@ -131,9 +131,8 @@ std::variant<IssuedToken, std::string> issue_routing_token(const TokenKeyMateria
   if (!is_name(issued.jti, max_jti)) {
     return "routing token: jti \"" + issued.jti + "\" must be 1-64 of A-Z a-z 0-9 _ -";
   }
-  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
-                       request.expires.time_since_epoch())
-                       .count();
+  const auto exp =
+      std::chrono::duration_cast<std::chrono::seconds>(request.expires.time_since_epoch()).count();
   if (exp <= 0 || static_cast<std::uint64_t>(exp) > max_exp) {
     return std::string{"routing token: expiry out of range"};
   }

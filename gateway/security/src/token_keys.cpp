@@ -24,7 +24,8 @@ EvpKey own(EVP_PKEY* key) { return EvpKey{key, EVP_PKEY_free}; }
 
 std::variant<std::string, std::string> read_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
-  if (!in) return std::variant<std::string, std::string>{std::in_place_index<1>, std::strerror(errno)};
+  if (!in)
+    return std::variant<std::string, std::string>{std::in_place_index<1>, std::strerror(errno)};
   std::ostringstream text;
   text << in.rdbuf();
   return std::variant<std::string, std::string>{std::in_place_index<0>, text.str()};
@@ -79,7 +80,8 @@ std::string public_key_pem(EVP_PKEY* key) {
 
 std::string private_key_pem(EVP_PKEY* key) {
   std::unique_ptr<BIO, BioDeleter> bio{BIO_new(BIO_s_mem())};
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return {};
   }
   return bio_text(bio.get());
@@ -181,8 +183,7 @@ std::optional<std::string> sign_bytes(const TokenKeyMaterial& key, std::string_v
   return signature;
 }
 
-bool verify_bytes(const TokenKeyMaterial& key, std::string_view input,
-                  std::string_view signature) {
+bool verify_bytes(const TokenKeyMaterial& key, std::string_view input, std::string_view signature) {
   if (key.algorithm == config::TokenAlgorithm::hs256) {
     const auto expected = sign_bytes(key, input);
     return expected && expected->size() == signature.size() &&

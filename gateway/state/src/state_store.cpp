@@ -144,8 +144,8 @@ std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
 StateStore::~StateStore() { sqlite3_close(db_); }
 
 std::string StateStore::error_message(std::string_view what) const {
-  std::string message = "state \"" + path_ + "\": " + std::string{what} + ": " +
-                        sqlite3_errmsg(db_);
+  std::string message =
+      "state \"" + path_ + "\": " + std::string{what} + ": " + sqlite3_errmsg(db_);
   if (const int err = sqlite3_system_errno(db_); err != 0) {
     message += " (" + std::generic_category().message(err) + ")";
   }
@@ -231,17 +231,17 @@ std::vector<BanRecord> StateStore::load_bans(std::string* error) {
   std::string failure;
   {
     std::lock_guard lock{mutex_};
-  auto failed = select_all(
-      db_, "SELECT cidr, until, reason, origin, offenses FROM bans ORDER BY cidr",
-      [&](sqlite3_stmt* s) {
-        BanRecord ban;
-        ban.cidr = column_text(s, 0);
-        ban.until = from_millis(sqlite3_column_int64(s, 1));
-        ban.reason = column_text(s, 2);
-        ban.origin = parse_ban_origin(column_text(s, 3)).value_or(BanOrigin::automatic);
-        ban.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
-        out.push_back(std::move(ban));
-      });
+    auto failed = select_all(
+        db_, "SELECT cidr, until, reason, origin, offenses FROM bans ORDER BY cidr",
+        [&](sqlite3_stmt* s) {
+          BanRecord ban;
+          ban.cidr = column_text(s, 0);
+          ban.until = from_millis(sqlite3_column_int64(s, 1));
+          ban.reason = column_text(s, 2);
+          ban.origin = parse_ban_origin(column_text(s, 3)).value_or(BanOrigin::automatic);
+          ban.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+          out.push_back(std::move(ban));
+        });
     if (!failed.empty()) failure = error_message("load bans");
   }
   loaded(std::move(failure), error);
@@ -253,18 +253,18 @@ std::vector<GrantRecord> StateStore::load_grants(std::string* error) {
   std::string failure;
   {
     std::lock_guard lock{mutex_};
-  auto failed = select_all(
-      db_, "SELECT id, cidr, route, until, reason, created FROM grants ORDER BY created, id",
-      [&](sqlite3_stmt* s) {
-        GrantRecord grant;
-        grant.id = column_text(s, 0);
-        grant.cidr = column_text(s, 1);
-        grant.route = column_text(s, 2);
-        grant.until = from_millis(sqlite3_column_int64(s, 3));
-        grant.reason = column_text(s, 4);
-        grant.created = from_millis(sqlite3_column_int64(s, 5));
-        out.push_back(std::move(grant));
-      });
+    auto failed = select_all(
+        db_, "SELECT id, cidr, route, until, reason, created FROM grants ORDER BY created, id",
+        [&](sqlite3_stmt* s) {
+          GrantRecord grant;
+          grant.id = column_text(s, 0);
+          grant.cidr = column_text(s, 1);
+          grant.route = column_text(s, 2);
+          grant.until = from_millis(sqlite3_column_int64(s, 3));
+          grant.reason = column_text(s, 4);
+          grant.created = from_millis(sqlite3_column_int64(s, 5));
+          out.push_back(std::move(grant));
+        });
     if (!failed.empty()) failure = error_message("load grants");
   }
   loaded(std::move(failure), error);
@@ -276,15 +276,15 @@ std::vector<OffenderRecord> StateStore::load_offenders(std::string* error) {
   std::string failure;
   {
     std::lock_guard lock{mutex_};
-  auto failed = select_all(
-      db_, "SELECT address, offenses, last_ban FROM offenders ORDER BY address",
-      [&](sqlite3_stmt* s) {
-        OffenderRecord offender;
-        offender.address = column_text(s, 0);
-        offender.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 1));
-        offender.last_ban = from_millis(sqlite3_column_int64(s, 2));
-        out.push_back(std::move(offender));
-      });
+    auto failed =
+        select_all(db_, "SELECT address, offenses, last_ban FROM offenders ORDER BY address",
+                   [&](sqlite3_stmt* s) {
+                     OffenderRecord offender;
+                     offender.address = column_text(s, 0);
+                     offender.offenses = static_cast<std::uint32_t>(sqlite3_column_int64(s, 1));
+                     offender.last_ban = from_millis(sqlite3_column_int64(s, 2));
+                     out.push_back(std::move(offender));
+                   });
     if (!failed.empty()) failure = error_message("load offenders");
   }
   loaded(std::move(failure), error);
@@ -296,11 +296,10 @@ std::vector<ReplayRecord> StateStore::load_replays(std::string* error) {
   std::string failure;
   {
     std::lock_guard lock{mutex_};
-  auto failed = select_all(db_, "SELECT jti, expires FROM replay_cache ORDER BY jti",
-                           [&](sqlite3_stmt* s) {
-                             out.push_back({column_text(s, 0),
-                                            from_millis(sqlite3_column_int64(s, 1))});
-                           });
+    auto failed =
+        select_all(db_, "SELECT jti, expires FROM replay_cache ORDER BY jti", [&](sqlite3_stmt* s) {
+          out.push_back({column_text(s, 0), from_millis(sqlite3_column_int64(s, 1))});
+        });
     if (!failed.empty()) failure = error_message("load replay cache");
   }
   loaded(std::move(failure), error);

@@ -24,7 +24,7 @@ struct IpAddress {
 [[nodiscard]] std::optional<IpAddress> parse_ip(std::string_view text);
 
 struct Cidr {
-  IpAddress network;   // host bits cleared
+  IpAddress network;        // host bits cleared
   std::uint8_t prefix = 0;  // in IPv6 terms: an IPv4 /24 is stored as /120
   [[nodiscard]] bool contains(const IpAddress& address) const noexcept;
   [[nodiscard]] std::string to_string() const;  // "203.0.113.0/24", "2001:db8::/32"

@@ -77,9 +77,9 @@ struct ProxyProtocolConfig {
 enum class AccessMode { open, jit };
 
 struct ListenerConfig {
-  std::string name;        // `name`: unique; a metric label value
-  Endpoint address;        // `address`: "0.0.0.0:13389", "[::]:13389"
-  std::string route;       // `route`: used when no route's match applies; "" = none
+  std::string name;   // `name`: unique; a metric label value
+  Endpoint address;   // `address`: "0.0.0.0:13389", "[::]:13389"
+  std::string route;  // `route`: used when no route's match applies; "" = none
   std::optional<ProxyProtocolConfig> proxy_protocol;  // `proxy_protocol`
   // `mode`: `open` (default) or `jit`: only sources with a live grant (or on the effective
   // static `sources.allow` list, when one is configured) pass admission.
@@ -108,10 +108,10 @@ struct RouteConfig {
   std::string name;  // `name`: unique; a metric label value
   // `match`: all named conditions must hold; routes are tried in file order (SPEC §8).
   RouteMatch match;
-  bool has_match = false;            // false: the route is chosen only as a listener's `route`
-  std::vector<Endpoint> backends;    // `backends`: at least one
+  bool has_match = false;          // false: the route is chosen only as a listener's `route`
+  std::vector<Endpoint> backends;  // `backends`: at least one
   Balance balance = Balance::least_connections;  // `balance`
-  Duration connect_timeout = 3s;     // `connect_timeout`: per backend attempt; 100ms..60s
+  Duration connect_timeout = 3s;       // `connect_timeout`: per backend attempt; 100ms..60s
   bool forward_preconnection = false;  // `forward_preconnection`: pass a PCB on to the backend
   std::optional<HealthCheckConfig> health_check;  // `health_check`: absent = no checks
   AccessMode mode = AccessMode::open;  // `mode: jit`: only granted sources may use this route
@@ -132,15 +132,15 @@ struct ShutdownConfig {
 // `bruteforce:` — failed-auth inference and bans (fail2ban semantics, SPEC §2).
 struct BruteforceConfig {
   bool enabled = true;
-  Duration find_time = 10min;         // `find_time`: window in which failures are counted
-  std::uint32_t max_failures = 5;     // `max_failures`: per source within find_time -> ban
-  Duration ban_time = 15min;          // `ban_time`: first ban
-  double ban_time_factor = 2.0;       // `ban_time_factor`: repeat offenders ban_time * factor^n
-  Duration ban_time_max = 24h;        // `ban_time_max`: cap on the grown ban time
-  std::vector<Cidr> exempt;           // `exempt`: never counted or banned
+  Duration find_time = 10min;      // `find_time`: window in which failures are counted
+  std::uint32_t max_failures = 5;  // `max_failures`: per source within find_time -> ban
+  Duration ban_time = 15min;       // `ban_time`: first ban
+  double ban_time_factor = 2.0;    // `ban_time_factor`: repeat offenders ban_time * factor^n
+  Duration ban_time_max = 24h;     // `ban_time_max`: cap on the grown ban time
+  std::vector<Cidr> exempt;        // `exempt`: never counted or banned
   // `inference:` — what counts as a failed NLA logon (documented in README with the figures
   // measured against xfreerdp and freerdp-shadow-cli).
-  Duration failure_max_duration = 5s;           // `inference.max_duration`
+  Duration failure_max_duration = 5s;             // `inference.max_duration`
   std::uint64_t failure_max_server_bytes = 3072;  // `inference.max_server_bytes` (docs/e2e.md)
   // `username:` — password-spray defence: failures for one cookie username across sources.
   std::uint32_t username_max_failures = 20;  // `username.max_failures`; 0 = off
@@ -149,15 +149,15 @@ struct BruteforceConfig {
 };
 
 struct MetricsConfig {
-  bool enabled = true;  // false when `metrics: {address: ""}`
+  bool enabled = true;                                    // false when `metrics: {address: ""}`
   Endpoint address{"127.0.0.1:9489", "127.0.0.1", 9489};  // `address`; GET /metrics
 };
 
 struct AdminConfig {
-  bool enabled = true;  // false when `admin: {address: ""}`
+  bool enabled = true;                                    // false when `admin: {address: ""}`
   Endpoint address{"127.0.0.1:9488", "127.0.0.1", 9488};  // `address`
-  std::string token_file;  // `token_file`: bearer token; or
-  std::string token_env;   // `token_env`: name of an environment variable holding it
+  std::string token_file;                                 // `token_file`: bearer token; or
+  std::string token_env;  // `token_env`: name of an environment variable holding it
 };
 
 struct StateConfig {
@@ -166,19 +166,19 @@ struct StateConfig {
 
 enum class LogFormat { text, json };
 struct LoggingConfig {
-  std::string level = "info";  // `level`: trace, debug, info, warn, error, critical, off
+  std::string level = "info";          // `level`: trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::json;  // `format`: json (default) or text
-  std::string file;  // `file`: append logs here; "" = standard error
+  std::string file;                    // `file`: append logs here; "" = standard error
 };
 
 // `tokens:` — signed access tokens (SPEC §3).
 enum class TokenAlgorithm { hs256, eddsa };
 struct TokenKey {
-  std::string id;  // `id`: matches the JWS "kid" header; unique
+  std::string id;                                    // `id`: matches the JWS "kid" header; unique
   TokenAlgorithm algorithm = TokenAlgorithm::hs256;  // `alg`: HS256 or EdDSA
-  std::string secret_file;      // HS256: `secret_file` or `secret_env` (raw bytes, >= 32)
+  std::string secret_file;  // HS256: `secret_file` or `secret_env` (raw bytes, >= 32)
   std::string secret_env;
-  std::string public_key_file;  // EdDSA: `public_key_file` (PEM Ed25519 public key)
+  std::string public_key_file;   // EdDSA: `public_key_file` (PEM Ed25519 public key)
   std::string private_key_file;  // optional, for `rdpgate token issue`
 };
 struct TokensConfig {
@@ -188,15 +188,15 @@ struct TokensConfig {
 };
 
 struct Config {
-  std::string file;                     // the file it was loaded from
-  std::uint32_t workers = 0;            // `workers`: I/O threads; 0 = number of cores
-  std::string user;                     // `user`: drop privileges to it after binding
-  std::string group;                    // `group`
-  bool allow_root = false;              // `allow_root`: run as root without `user`
+  std::string file;                       // the file it was loaded from
+  std::uint32_t workers = 0;              // `workers`: I/O threads; 0 = number of cores
+  std::string user;                       // `user`: drop privileges to it after binding
+  std::string group;                      // `group`
+  bool allow_root = false;                // `allow_root`: run as root without `user`
   std::vector<ListenerConfig> listeners;  // `listeners`: at least one
-  SourcesConfig sources;                // global `sources` (listeners hold the merged copies)
-  InspectionConfig inspection;          // global `inspection`
-  std::vector<RouteConfig> routes;      // `routes`: at least one
+  SourcesConfig sources;                  // global `sources` (listeners hold the merged copies)
+  InspectionConfig inspection;            // global `inspection`
+  std::vector<RouteConfig> routes;        // `routes`: at least one
   SessionConfig session;
   ShutdownConfig shutdown;
   BruteforceConfig bruteforce;

@@ -12,8 +12,8 @@ namespace rdpgate::config {
 
 struct ConfigError {
   std::string file;
-  int line = 0;    // 1-based
-  int column = 0;  // 1-based
+  int line = 0;         // 1-based
+  int column = 0;       // 1-based
   std::string path;     // e.g. "listeners[0].address"
   std::string message;  // lowercase, no trailing period
   // "FILE:LINE:COL: message"

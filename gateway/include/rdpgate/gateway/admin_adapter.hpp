@@ -38,7 +38,8 @@ class AdminAdapter final : public admin::AdminService {
   std::vector<admin::SessionView> list_sessions() override;
   bool kill_session(std::string_view id) override;
   std::vector<admin::BanView> list_bans() override;
-  std::variant<admin::BanView, std::string> add_ban(std::string_view cidr, config::Duration duration,
+  std::variant<admin::BanView, std::string> add_ban(std::string_view cidr,
+                                                    config::Duration duration,
                                                     std::string_view reason) override;
   bool remove_ban(std::string_view cidr) override;
   std::vector<admin::GrantView> list_grants() override;

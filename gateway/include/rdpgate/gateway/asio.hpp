@@ -6,8 +6,8 @@
 namespace rdpgate::gateway {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using boost::system::error_code;
 using asio::awaitable;
 using asio::use_awaitable;
+using boost::system::error_code;
 inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 }  // namespace rdpgate::gateway

@@ -34,9 +34,9 @@ class LogonJudge final : public RelayObserver {
   const config::BruteforceConfig& cfg_;
   bool nla_ = false;
   SteadyClock::time_point started_;
-  std::uint64_t server_bytes_;        // every byte from the server, the Confirm included
-  std::uint64_t relayed_in_ = 0;      // client -> server since the relay began
-  std::uint64_t relayed_out_ = 0;     // server -> client since the relay began
+  std::uint64_t server_bytes_;     // every byte from the server, the Confirm included
+  std::uint64_t relayed_in_ = 0;   // client -> server since the relay began
+  std::uint64_t relayed_out_ = 0;  // server -> client since the relay began
 };
 
 // A failed logon: count it, and ban the source when it crosses the threshold.

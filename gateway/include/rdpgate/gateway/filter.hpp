@@ -13,7 +13,7 @@
 namespace rdpgate::gateway {
 
 struct Decision {
-  OutcomeKind refusal = OutcomeKind::completed;  // completed = pass
+  OutcomeKind refusal = OutcomeKind::completed;   // completed = pass
   Reason reason;                                  // bounded snake_case detail
   std::optional<protocol::NegFailureCode> reply;  // answer with CC + RDP_NEG_FAILURE first
   bool disconnect_request = false;                // answer with an X.224 DR first

@@ -29,8 +29,7 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
   Field(std::string_view k, double v) : key(k), value(v) {}
   template <class I>
-    requires std::is_integral_v<I>
-  Field(std::string_view k, I v) {
+  requires std::is_integral_v<I> Field(std::string_view k, I v) {
     key = k;
     if constexpr (std::is_signed_v<I>) {
       value = static_cast<std::int64_t>(v);
@@ -54,7 +53,8 @@ void log_event(spdlog::level::level_enum level, std::string_view event,
 // summarised once per `window`: "suppressed N refusals in the last 10 s, top reasons ...".
 class RefusalLog {
  public:
-  explicit RefusalLog(double per_second = 20, std::chrono::seconds window = std::chrono::seconds(10))
+  explicit RefusalLog(double per_second = 20,
+                      std::chrono::seconds window = std::chrono::seconds(10))
       : per_second_(per_second), window_(window) {}
   // True if the caller should write its line; false if it was counted as suppressed.
   bool admit(std::string_view reason, std::chrono::steady_clock::time_point now);

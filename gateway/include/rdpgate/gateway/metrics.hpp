@@ -2,19 +2,19 @@
 // Every metric family of rdpgate, declared in one place (STYLE.md §6; names: SPEC §8). Label
 // values come only from the configuration and fixed enums — never an address, user or token.
 
-#include <array>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "rdpgate/gateway/outcome.hpp"
 

@@ -14,7 +14,8 @@ namespace rdpgate::gateway {
 
 // IPv4-mapped IPv6 addresses become IPv4.
 Peer peer_of(const tcp::endpoint& remote, std::size_t listener);
-std::string ip_text(const config::IpAddress& address);                        // "192.0.2.1", "2001:db8::1"
-std::string endpoint_text(const config::IpAddress& address, std::uint16_t port);  // "[2001:db8::1]:3389"
+std::string ip_text(const config::IpAddress& address);  // "192.0.2.1", "2001:db8::1"
+std::string endpoint_text(const config::IpAddress& address,
+                          std::uint16_t port);  // "[2001:db8::1]:3389"
 
 }  // namespace rdpgate::gateway

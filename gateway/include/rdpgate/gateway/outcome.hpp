@@ -38,11 +38,11 @@ enum class OutcomeKind : std::uint8_t {
   backend_unreachable,
   idle_timeout,
   shutdown,
-  auth_failed,      // a failed NLA logon, judged from the relayed byte stream
-  max_duration,     // session.max_duration reached
-  killed,           // ended through the admin API
-  proxy_refused,    // PROXY header missing, malformed, or from an untrusted source
-  internal_error,   // a bug: logged at error, the gateway keeps serving
+  auth_failed,     // a failed NLA logon, judged from the relayed byte stream
+  max_duration,    // session.max_duration reached
+  killed,          // ended through the admin API
+  proxy_refused,   // PROXY header missing, malformed, or from an untrusted source
+  internal_error,  // a bug: logged at error, the gateway keeps serving
 };
 inline constexpr std::size_t outcome_count = 20;
 

@@ -27,7 +27,7 @@ namespace rdpgate::gateway {
 struct ListenerPolicy {
   config::ListenerConfig cfg;
   protocol::Limits limits;
-  config::CidrSet trusted_proxies;  // empty unless proxy_protocol is configured
+  config::CidrSet trusted_proxies;                 // empty unless proxy_protocol is configured
   std::vector<std::unique_ptr<Filter>> admission;  // in order; the first refusal wins
   std::vector<std::unique_ptr<Filter>> request;
   ListenerMetrics* metrics = nullptr;

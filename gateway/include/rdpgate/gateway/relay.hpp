@@ -66,7 +66,7 @@ class Relay {
     tcp::socket* from = nullptr;
     tcp::socket* to = nullptr;
     Direction direction = Direction::client_to_server;
-    Pipe pipe;                  // holds `pending` bytes between splice calls
+    Pipe pipe;  // holds `pending` bytes between splice calls
     std::size_t pending = 0;
     BufferPool::Buffer buffer;  // copy mode: bytes [offset, length) not yet written
     std::size_t offset = 0;

@@ -29,10 +29,10 @@ struct Services {
   ConnectionTracker tracker;
   BackendPools pools;
   RefusalLog refusal_log;
-  state::StateStore* store = nullptr;        // null when state could not be opened
-  security::BanManager* bans = nullptr;      // null: no bans
-  security::GrantTable* grants = nullptr;    // null: no grants
-  security::ReplayCache* replay = nullptr;   // null: tokens cannot be checked for replay
+  state::StateStore* store = nullptr;       // null when state could not be opened
+  security::BanManager* bans = nullptr;     // null: no bans
+  security::GrantTable* grants = nullptr;   // null: no grants
+  security::ReplayCache* replay = nullptr;  // null: tokens cannot be checked for replay
 
   // Per-listener connection-rate buckets, kept across reloads by listener name.
   std::shared_ptr<RateLimiter> rate_limiter(const std::string& listener) {

@@ -45,8 +45,8 @@ std::optional<Outcome> admit_source(const Policy& policy, Services& services, co
 class Session {
  public:
   // `admitted`: admission already ran in the acceptor (false behind a trusted PROXY header).
-  Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client,
-          Peer peer, ConnectionSlot slot, bool admitted, SteadyClock::time_point accepted);
+  Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client, Peer peer,
+          ConnectionSlot slot, bool admitted, SteadyClock::time_point accepted);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -72,7 +72,7 @@ class Session {
   SteadyClock::time_point accepted_;
   SystemClock::time_point started_wall_;
   std::shared_ptr<SessionEntry> entry_;
-  Deadline deadline_;  // the current phase's; cancels both sockets when it passes
+  Deadline deadline_;                   // the current phase's; cancels both sockets when it passes
   std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
 
   ClientPrefix prefix_;  // bytes read from the client before relaying

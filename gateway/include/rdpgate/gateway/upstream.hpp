@@ -48,10 +48,8 @@ struct Confirm {
 // `requested`: the client's requested protocols, to check the selection against. A reply that
 // is not a Confirm (xrdp's answer to a Preconnection PDU) is returned unparsed: the client will
 // make sense of it. Fails with confirm_timeout or backend_closed.
-awaitable<Confirm> exchange_confirm(tcp::socket& server,
-                                    std::span<const std::byte> request,
-                                    bool expect_confirm,
-                                    std::optional<std::uint32_t> requested,
+awaitable<Confirm> exchange_confirm(tcp::socket& server, std::span<const std::byte> request,
+                                    bool expect_confirm, std::optional<std::uint32_t> requested,
                                     const Deadline& deadline);
 
 }  // namespace rdpgate::gateway

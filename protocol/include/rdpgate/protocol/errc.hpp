@@ -10,10 +10,10 @@ namespace rdpgate::protocol {
 
 enum class errc : std::uint8_t {
   // Classification of the first bytes: the peer does not speak RDP at all.
-  not_rdp = 1,            // garbage / unknown first bytes
-  not_rdp_http,           // "GET ", "POST ", ... an HTTP request
-  not_rdp_ssh,            // "SSH-" banner
-  not_rdp_tls,            // a TLS handshake while Direct Approach is not allowed (gateway policy)
+  not_rdp = 1,   // garbage / unknown first bytes
+  not_rdp_http,  // "GET ", "POST ", ... an HTTP request
+  not_rdp_ssh,   // "SSH-" banner
+  not_rdp_tls,   // a TLS handshake while Direct Approach is not allowed (gateway policy)
   // TPKT (RFC 1006 §6)
   bad_tpkt_version,
   bad_tpkt_reserved,

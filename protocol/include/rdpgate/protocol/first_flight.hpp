@@ -17,7 +17,7 @@
 namespace rdpgate::protocol {
 
 struct FirstFlight {
-  FirstBytes kind = FirstBytes::other;       // classification of the very first bytes
+  FirstBytes kind = FirstBytes::other;  // classification of the very first bytes
   std::optional<PreconnectionPdu> preconnection;
   std::size_t preconnection_size = 0;        // bytes of the PCB at the start of the input
   std::optional<ConnectionRequest> request;  // views point into the input

@@ -22,7 +22,7 @@ struct PreconnectionPdu {
 };
 
 // Parses one Preconnection PDU at the start of `bytes`. consumed == cbSize.
-[[nodiscard]] ParseResult<PreconnectionPdu> parse_preconnection_pdu(std::span<const std::byte> bytes,
-                                                                    const Limits& limits) noexcept;
+[[nodiscard]] ParseResult<PreconnectionPdu> parse_preconnection_pdu(
+    std::span<const std::byte> bytes, const Limits& limits) noexcept;
 
 }  // namespace rdpgate::protocol

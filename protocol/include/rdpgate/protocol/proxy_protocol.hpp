@@ -29,6 +29,7 @@ struct ProxyHeader {
 
 // Parses a v1 or v2 header at the start of `bytes`; consumed is the header's size. v1 lines are
 // at most 107 bytes; v2 headers at most 16 + 536 bytes (TLVs skipped, not interpreted).
-[[nodiscard]] ParseResult<ProxyHeader> parse_proxy_header(std::span<const std::byte> bytes) noexcept;
+[[nodiscard]] ParseResult<ProxyHeader> parse_proxy_header(
+    std::span<const std::byte> bytes) noexcept;
 
 }  // namespace rdpgate::protocol

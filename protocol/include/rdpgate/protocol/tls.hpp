@@ -20,7 +20,7 @@ struct ClientHelloInfo {
   // supported_versions extension (0x002B), at most 8 kept; GREASE values included as sent.
   std::array<std::uint16_t, 8> supported_versions{};
   std::uint8_t supported_versions_count = 0;
-  std::string_view sni;  // host_name from server_name (0x0000), points into the input
+  std::string_view sni;     // host_name from server_name (0x0000), points into the input
   bool fragmented = false;  // the handshake continues in a later record; fields seen so far only
   friend bool operator==(const ClientHelloInfo&, const ClientHelloInfo&) = default;
 };

@@ -45,7 +45,7 @@ struct ConnectionRequest {
   std::uint16_t src_ref = 0;  // used as DST-REF of a Disconnect Request reply
   std::uint8_t class_options = 0;
   bool has_cookie = false;
-  std::string_view cookie;         // IDENTIFIER of "Cookie: mstshash=IDENTIFIER"
+  std::string_view cookie;  // IDENTIFIER of "Cookie: mstshash=IDENTIFIER"
   TokenKind token_kind = TokenKind::none;
   std::string_view routing_token;  // the whole routing-token line without CRLF
   std::size_t token_offset = 0;    // offset of the routing-token line in the CR (0 if none)

@@ -2,15 +2,14 @@
 // A small blocking HTTP/1.1 client for the admin API, used by the admin CLI. Every call has a
 // deadline covering resolve, connect, write and read.
 
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
-
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/system/error_code.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace rdpgate::admin {
 
@@ -29,14 +28,14 @@ struct ClientResult {
 
 struct ClientRequest {
   boost::beast::http::verb method = boost::beast::http::verb::get;
-  std::string target;                 // "/v1/bans"
-  std::optional<std::string> token;   // sent as "Authorization: Bearer <token>"
-  std::optional<std::string> body;    // sent as application/json
+  std::string target;                // "/v1/bans"
+  std::optional<std::string> token;  // sent as "Authorization: Bearer <token>"
+  std::optional<std::string> body;   // sent as application/json
 };
 
 [[nodiscard]] ClientResult call_admin_api(const HostPort& server, const ClientRequest& request,
-                                          std::chrono::milliseconds timeout =
-                                              std::chrono::seconds{10});
+                                          std::chrono::milliseconds timeout = std::chrono::seconds{
+                                              10});
 
 // Percent-encodes everything but RFC 3986 unreserved characters, for one path segment.
 [[nodiscard]] std::string percent_encode_segment(std::string_view text);

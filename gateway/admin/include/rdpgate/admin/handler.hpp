@@ -2,10 +2,9 @@
 // The admin API as a function from one HTTP request to one HTTP response: routing,
 // authorization, body validation and the JSON shapes, with no I/O. AdminServer feeds it.
 
-#include <string_view>
-
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <string_view>
 
 #include "rdpgate/admin/service.hpp"
 

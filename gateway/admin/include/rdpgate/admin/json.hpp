@@ -1,10 +1,9 @@
 #pragma once
 // JSON shapes of the admin API (SPEC §8 "Admin API") and RFC 3339 timestamps.
 
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <string>
-
-#include <boost/json/value.hpp>
 
 #include "rdpgate/admin/service.hpp"
 

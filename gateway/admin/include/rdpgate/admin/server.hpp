@@ -2,24 +2,23 @@
 // The admin API's HTTP/1.1 server (SPEC §6): Boost.Beast, one coroutine per connection on its
 // own strand, keep-alive, bounded requests and a deadline on every read and write.
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "rdpgate/admin/service.hpp"
 
 namespace rdpgate::admin {
 
 struct AdminServerLimits {
-  std::size_t max_body = 64 * 1024;    // larger request bodies get 413 and the connection closes
-  std::size_t max_header = 8 * 1024;   // request line + headers; larger gets 431
+  std::size_t max_body = 64 * 1024;   // larger request bodies get 413 and the connection closes
+  std::size_t max_header = 8 * 1024;  // request line + headers; larger gets 431
   std::chrono::milliseconds read_timeout{10'000};   // one whole request, also idle keep-alive
   std::chrono::milliseconds write_timeout{10'000};  // one whole response
-  std::size_t max_connections = 64;    // more concurrent connections are closed at once
+  std::size_t max_connections = 64;  // more concurrent connections are closed at once
 };
 
 class AdminServer {

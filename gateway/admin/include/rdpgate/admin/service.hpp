@@ -59,12 +59,11 @@ class AdminService {
   virtual std::variant<BanView, std::string> add_ban(std::string_view cidr,
                                                      config::Duration duration,
                                                      std::string_view reason) = 0;  // string -> 400
-  virtual bool remove_ban(std::string_view cidr) = 0;  // false -> 404
+  virtual bool remove_ban(std::string_view cidr) = 0;                               // false -> 404
   virtual std::vector<GrantView> list_grants() = 0;
-  virtual std::variant<GrantView, std::string> add_grant(std::string_view cidr,
-                                                         std::string_view route,
-                                                         config::Duration duration,
-                                                         std::string_view reason) = 0;  // string -> 400
+  virtual std::variant<GrantView, std::string> add_grant(
+      std::string_view cidr, std::string_view route, config::Duration duration,
+      std::string_view reason) = 0;                    // string -> 400
   virtual bool revoke_grant(std::string_view id) = 0;  // false -> 404
   virtual std::optional<std::string> reload() = 0;     // error -> 500 {"error": ...}
   virtual HealthView health() { return {}; }

@@ -106,7 +106,7 @@ class BanManager {
   config::BruteforceConfig config_;
   config::CidrSet exempt_;
   std::unordered_map<config::IpAddress, Ban, AddressHash> exact_;  // prefix /128 (or v4 /32)
-  std::vector<Ban> wide_;                                           // shorter prefixes
+  std::vector<Ban> wide_;                                          // shorter prefixes
   // Failure times per source within find_time, newest last, at most max_failures of them.
   std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> failures_;
   std::unordered_map<config::IpAddress, Offender, AddressHash> offenders_;

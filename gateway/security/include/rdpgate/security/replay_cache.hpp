@@ -24,8 +24,7 @@ class ReplayCache {
   using TimePoint = std::chrono::system_clock::time_point;
   static constexpr std::size_t default_capacity = 1'000'000;
 
-  explicit ReplayCache(state::StateStore* store = nullptr,
-                       std::size_t capacity = default_capacity);
+  explicit ReplayCache(state::StateStore* store = nullptr, std::size_t capacity = default_capacity);
 
   // True the first time `jti` is seen (it is then remembered until `keep_until`); false for a
   // replay, or when the cache is full.

@@ -7,13 +7,13 @@
 // hash). Ed25519 keys are PEM files: `public_key_file` (SubjectPublicKeyInfo) to verify,
 // `private_key_file` (PKCS#8) to issue; a private key also verifies.
 
+#include <openssl/types.h>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <openssl/types.h>
 
 #include "rdpgate/config/config.hpp"
 
@@ -24,9 +24,9 @@ using EvpKey = std::shared_ptr<EVP_PKEY>;
 struct TokenKeyMaterial {
   std::string id;  // the JWS "kid"
   config::TokenAlgorithm algorithm = config::TokenAlgorithm::hs256;
-  std::string secret;      // HS256
-  EvpKey public_key;       // EdDSA: verifies (may be the private key itself)
-  EvpKey private_key;      // EdDSA: signs; null when only the public key is known
+  std::string secret;  // HS256
+  EvpKey public_key;   // EdDSA: verifies (may be the private key itself)
+  EvpKey private_key;  // EdDSA: signs; null when only the public key is known
 
   [[nodiscard]] bool can_sign() const noexcept {
     return algorithm == config::TokenAlgorithm::hs256 ? !secret.empty() : private_key != nullptr;
@@ -44,8 +44,7 @@ struct TokenKeyMaterial {
 
 // PEM text -> an Ed25519 key, or an error message.
 [[nodiscard]] std::variant<EvpKey, std::string> ed25519_public_key_from_pem(std::string_view pem);
-[[nodiscard]] std::variant<EvpKey, std::string> ed25519_private_key_from_pem(
-    std::string_view pem);
+[[nodiscard]] std::variant<EvpKey, std::string> ed25519_private_key_from_pem(std::string_view pem);
 // An EVP_PKEY as PEM (for tests and `rdpgate token keygen`).
 [[nodiscard]] std::string public_key_pem(EVP_PKEY* key);
 [[nodiscard]] std::string private_key_pem(EVP_PKEY* key);

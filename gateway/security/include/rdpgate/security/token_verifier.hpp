@@ -137,7 +137,7 @@ class TokenVerifier {
 // What `rdpgate token issue` asks for.
 struct TokenRequest {
   std::string route;
-  std::string jti;  // "" = 16 random hex characters
+  std::string jti;                                   // "" = 16 random hex characters
   std::chrono::system_clock::time_point not_before;  // JWS `nbf` and `iat`
   std::chrono::system_clock::time_point expires;     // `exp`, whole seconds
   std::optional<config::Cidr> source;
