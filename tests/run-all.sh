@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds rdpgate and runs every test: the unit, integration and
-# end-to-end tests (GCC, warnings as errors), the same tests under ASan+UBSan, and a short
-# libFuzzer run of every parser (clang). Usage: tests/run-all.sh   (from anywhere)
+# end-to-end tests (GCC, warnings as errors), clang-format and clang-tidy (tests/lint.sh), the
+# same tests under ASan+UBSan, and a short libFuzzer run of every parser (clang). Usage: tests/run-all.sh   (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${RDPGATE_JOBS:-2}
@@ -14,6 +14,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRDPGATE_WERROR=ON >/dev/
 cmake --build build -j"$jobs"
 echo "== tests"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 600)
+echo "== lint (clang-format, clang-tidy)"
+bash tests/lint.sh build
 
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRDPGATE_SANITIZE=ON -DRDPGATE_WERROR=ON \

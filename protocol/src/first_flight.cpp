@@ -13,7 +13,7 @@ template <class Pdu>
 std::variant<NeedMore, Invalid> shift(const ParseResult<Pdu>& r, std::size_t base,
                                       const Limits& limits) noexcept {
   if (const auto* bad = std::get_if<Invalid>(&r)) return Invalid{bad->code, base + bad->offset};
-  const auto& more = std::get<NeedMore>(r);
+  const auto& more = *std::get_if<NeedMore>(&r);
   const std::size_t total = more.total == 0 ? 0 : base + more.total;
   // Refused before waiting: the flight could never fit the inspection cap.
   if (total > limits.max_total) return Invalid{errc::too_large, limits.max_total};
@@ -22,7 +22,7 @@ std::variant<NeedMore, Invalid> shift(const ParseResult<Pdu>& r, std::size_t bas
 
 ParseResult<FirstFlight> from(std::variant<NeedMore, Invalid> v) noexcept {
   if (const auto* bad = std::get_if<Invalid>(&v)) return *bad;
-  return std::get<NeedMore>(v);
+  return *std::get_if<NeedMore>(&v);
 }
 
 }  // namespace
@@ -32,7 +32,7 @@ ParseResult<FirstFlight> parse_first_flight(std::span<const std::byte> bytes,
   const auto kind = classify(bytes, limits);
   if (const auto* more = std::get_if<NeedMore>(&kind)) return *more;
   FirstFlight flight;
-  flight.kind = std::get<Complete<FirstBytes>>(kind).pdu;
+  flight.kind = std::get_if<Complete<FirstBytes>>(&kind)->pdu;
   switch (flight.kind) {
     case FirstBytes::http: return Invalid{errc::not_rdp_http, 0};
     case FirstBytes::ssh: return Invalid{errc::not_rdp_ssh, 0};

@@ -102,12 +102,11 @@ bool parse_ipv6(std::string_view s, std::array<std::uint8_t, 16>& out) noexcept 
   if (gap < 0) {
     full = groups;
   } else {
-    const int tail = count - gap;
-    for (int i = 0; i < gap; ++i)
-      full[static_cast<std::size_t>(i)] = groups[static_cast<std::size_t>(i)];
-    for (int i = 0; i < tail; ++i) {
-      full[static_cast<std::size_t>(8 - tail + i)] = groups[static_cast<std::size_t>(gap + i)];
-    }
+    // Both non-negative here: gap <= count <= 7.
+    const auto before = static_cast<std::size_t>(gap);
+    const auto tail = static_cast<std::size_t>(count) - before;
+    for (std::size_t i = 0; i < before; ++i) full[i] = groups[i];
+    for (std::size_t i = 0; i < tail; ++i) full[8 - tail + i] = groups[before + i];
   }
   for (std::size_t i = 0; i < 8; ++i) {
     out[2 * i] = static_cast<std::uint8_t>(full[i] >> 8);

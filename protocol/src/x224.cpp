@@ -93,7 +93,7 @@ ParseResult<ConnectionRequest> parse_connection_request(std::span<const std::byt
       read_header(in, min_tpdu, max_length, errc::bad_tpkt_length, 0xFF, 0xE0, true);
   if (const auto* more = std::get_if<NeedMore>(&header)) return *more;
   if (const auto* bad = std::get_if<Invalid>(&header)) return *bad;
-  const std::size_t length = std::get<Header>(header).length;
+  const std::size_t length = std::get_if<Header>(&header)->length;
 
   ConnectionRequest cr;
   cr.length = static_cast<std::uint16_t>(length);
@@ -193,7 +193,7 @@ ParseResult<ConnectionConfirm> parse_connection_confirm(
       read_header(in, min_tpdu, cc_with_neg, errc::bad_cc_length, 0xF0, 0xD0, false, true);
   if (const auto* more = std::get_if<NeedMore>(&header)) return *more;
   if (const auto* bad = std::get_if<Invalid>(&header)) return *bad;
-  const std::size_t length = std::get<Header>(header).length;
+  const std::size_t length = std::get_if<Header>(&header)->length;
 
   ConnectionConfirm cc;
   cc.length = static_cast<std::uint16_t>(length);

@@ -181,7 +181,13 @@ AdminServer::AdminServer(asio::io_context& io, const tcp::endpoint& endpoint,
   local_ = acceptor.local_endpoint();
 }
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  try {
+    stop();
+  } catch (const std::exception&) {
+    // Posting the closes failed (the io_context is gone): nothing is left to close.
+  }
+}
 
 void AdminServer::start() {
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);

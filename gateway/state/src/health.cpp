@@ -16,7 +16,7 @@ void StateHealth::unavailable(std::string error) {
   snapshot_.last_failure = std::chrono::system_clock::now();
 }
 
-void StateHealth::failed(std::string error) {
+void StateHealth::failed(const std::string& error) {
   Observer observer;
   {
     std::lock_guard lock{mutex_};

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -53,9 +54,13 @@ class Deadline {
 
   // INVARIANT: no expiry action runs after disarm() (or the destructor): a handler already
   // queued finds a newer generation in the shared state and returns without calling it.
-  void disarm() {
+  void disarm() noexcept {
     ++state_->generation;
-    timer_.cancel();
+    try {
+      timer_.cancel();
+    } catch (const std::exception&) {
+      // Nothing to undo: the new generation alone keeps the action from running.
+    }
   }
 
   [[nodiscard]] bool expired() const noexcept { return state_->expired; }

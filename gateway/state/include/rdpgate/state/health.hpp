@@ -24,8 +24,8 @@ class StateHealth {
 
   // Called on the reporting thread for every failure (set once, before the store is used).
   void observe(Observer observer);
-  void unavailable(std::string error);  // the store could not be opened
-  void failed(std::string error);       // a write or load failed
+  void unavailable(std::string error);    // the store could not be opened
+  void failed(const std::string& error);  // a write or load failed
   [[nodiscard]] Snapshot snapshot() const;
 
  private:
