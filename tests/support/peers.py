@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import unittest
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from support import env, gateway
 from support.net import LOOPBACK, free_port, wait_port
@@ -65,6 +65,23 @@ def base_env(home: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 # Xvfb
+
+
+def start_on_free_port(name: str, launch: Callable[[int], subprocess.Popen], timeout: float,
+                       log: Callable[[], str]) -> tuple[int, subprocess.Popen]:
+    """Starts a server with `launch(port)` on a probed free port and waits for it to accept.
+    Tries three ports: a probed port can be taken by someone else before the server binds it."""
+    last_error: Exception | None = None
+    for _ in range(3):
+        port = free_port()
+        proc = launch(port)
+        try:
+            wait_port(port, timeout=timeout, alive=lambda: proc.poll() is None)
+            return port, proc
+        except (TimeoutError, RuntimeError) as e:
+            last_error = e
+            stop_process(proc)
+    raise RuntimeError(f"{name} did not start: {last_error}\n{log()}")
 
 
 class Xvfb:
@@ -171,27 +188,18 @@ class ShadowServer:
     def start(self) -> "ShadowServer":
         make_sam_file(self.sam, self.users)
         security = "/sec:nla" if self.mode == "nla" else "+sec-nla"
-        last_error: Exception | None = None
-        for _ in range(3):  # a probed port can be taken by someone else before we bind it
-            self.port = free_port()
+
+        def launch(port: int) -> subprocess.Popen:
             env = base_env(self.home)
             env["DISPLAY"] = self.display
-            log = open(self.log_path, "ab")
-            try:
-                self.proc = spawn(["freerdp-shadow-cli", f"/bind-address:{LOOPBACK}",
-                                   f"/port:{self.port}", f"/sam-file:{self.sam}", "-auth",
-                                   security], env=env, cwd=self.home, stdout=log, stderr=log)
-            finally:
-                log.close()
-            try:
-                wait_port(self.port, timeout=self.timeout,
-                          alive=lambda: self.proc is not None and self.proc.poll() is None)
-                return self
-            except (TimeoutError, RuntimeError) as e:
-                last_error = e
-                stop_process(self.proc)
-                self.proc = None
-        raise RuntimeError(f"freerdp-shadow-cli did not start: {last_error}\n{self.log()}")
+            with open(self.log_path, "ab") as log:
+                return spawn(["freerdp-shadow-cli", f"/bind-address:{LOOPBACK}", f"/port:{port}",
+                              f"/sam-file:{self.sam}", "-auth", security],
+                             env=env, cwd=self.home, stdout=log, stderr=log)
+
+        self.port, self.proc = start_on_free_port("freerdp-shadow-cli", launch, self.timeout,
+                                                  self.log)
+        return self
 
     def log(self) -> str:
         with contextlib.suppress(OSError), open(self.log_path, encoding="utf-8",
@@ -283,28 +291,18 @@ class XrdpServer:
 
     def start(self) -> "XrdpServer":
         cert, key = make_self_signed_cert(self.home)
-        last_error: Exception | None = None
-        for _ in range(3):
-            self.port = free_port()
+
+        def launch(port: int) -> subprocess.Popen:
             with open(self.ini, "w", encoding="ascii") as f:
-                f.write(_XRDP_INI.format(host=LOOPBACK, port=self.port,
+                f.write(_XRDP_INI.format(host=LOOPBACK, port=port,
                                          security_layer=self.security_layer, cert=cert, key=key,
                                          log=self.log_path))
-            out = open(self.out_path, "ab")
-            try:
-                self.proc = spawn(["xrdp", "--nodaemon", "--config", self.ini],
-                                  env=base_env(self.home), cwd=self.home, stdout=out, stderr=out)
-            finally:
-                out.close()
-            try:
-                wait_port(self.port, timeout=self.timeout,
-                          alive=lambda: self.proc is not None and self.proc.poll() is None)
-                return self
-            except (TimeoutError, RuntimeError) as e:
-                last_error = e
-                stop_process(self.proc)
-                self.proc = None
-        raise RuntimeError(f"xrdp did not start: {last_error}\n{self.log()}")
+            with open(self.out_path, "ab") as out:
+                return spawn(["xrdp", "--nodaemon", "--config", self.ini],
+                             env=base_env(self.home), cwd=self.home, stdout=out, stderr=out)
+
+        self.port, self.proc = start_on_free_port("xrdp", launch, self.timeout, self.log)
+        return self
 
     def log(self) -> str:
         text = ""
