@@ -6,28 +6,35 @@
 
 namespace rdpgate::gateway {
 
-LogonJudge::LogonJudge(const config::BruteforceConfig& cfg, std::optional<std::uint32_t> selected,
-                       std::uint64_t server_bytes)
-    : cfg_(cfg),
-      nla_(selected &&
-           (*selected == protocol::proto::hybrid || *selected == protocol::proto::hybrid_ex)),
-      started_(SteadyClock::now()),
-      server_bytes_(server_bytes) {}
-
-void LogonJudge::on_forwarded(Direction d, std::size_t n) {
-  if (d == Direction::client_to_server) {
-    relayed_in_ += n;
-  } else {
-    relayed_out_ += n;
-    server_bytes_ += n;
-  }
+LogonJudge::LogonJudge(std::optional<std::uint32_t> selected, bool direct_tls) {
+  namespace p = protocol::proto;
+  nla_ = direct_tls || (selected && (*selected == p::hybrid || *selected == p::hybrid_ex));
+  tls_ = nla_ || (selected && *selected == p::ssl);
 }
 
-bool LogonJudge::failed(SteadyClock::time_point now) const {
-  const bool exchanged = relayed_in_ > 0 && relayed_out_ > 0;
-  return cfg_.enabled && nla_ && exchanged && now - started_ <= cfg_.failure_max_duration &&
-         server_bytes_ <= cfg_.failure_max_server_bytes;
+void LogonJudge::forwarded_before(std::span<const std::byte> client_bytes) {
+  if (tls_) judge_.feed(protocol::TlsSide::client, client_bytes);
 }
+
+void LogonJudge::on_bytes(Direction d, std::span<const std::byte> bytes) {
+  judge_.feed(d == Direction::client_to_server ? protocol::TlsSide::client
+                                               : protocol::TlsSide::server,
+              bytes);
+}
+
+void LogonJudge::on_end(Direction d) {
+  judge_.closed(d == Direction::client_to_server ? protocol::TlsSide::client
+                                                 : protocol::TlsSide::server);
+}
+
+std::optional<protocol::NlaVerdict> LogonJudge::verdict() const {
+  if (!tls_) return std::nullopt;
+  return judge_.verdict();
+}
+
+bool LogonJudge::failed() const { return nla_ && judge_.verdict() == protocol::NlaVerdict::failed; }
+
+std::string LogonJudge::evidence() const { return tls_ ? judge_.evidence() : std::string(); }
 
 void on_auth_failure(Services& services, const config::Config& cfg, const Peer& peer,
                      std::string_view user, std::string_view conn) {

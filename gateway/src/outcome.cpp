@@ -107,7 +107,8 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
        {"reason", outcome.reason.name()},
        {"bytes_in", c.bytes_in},
        {"bytes_out", c.bytes_out},
-       {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0}});
+       {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0},
+       {"evidence", c.evidence}});
 }
 
 }  // namespace rdpgate::gateway

@@ -29,6 +29,7 @@ std::string_view to_string(OutcomeKind kind) noexcept {
     case OutcomeKind::killed: return "killed";
     case OutcomeKind::proxy_refused: return "proxy_refused";
     case OutcomeKind::internal_error: return "internal_error";
+    case OutcomeKind::tls_incomplete: return "tls_incomplete";
   }
   return "internal_error";
 }
@@ -66,6 +67,7 @@ const std::array<OutcomeKind, outcome_count>& all_outcomes() noexcept {
       OutcomeKind::killed,
       OutcomeKind::proxy_refused,
       OutcomeKind::internal_error,
+      OutcomeKind::tls_incomplete,
   };
   return all;
 }
@@ -115,7 +117,7 @@ std::string_view to_string(Why why) noexcept {
     case Why::server_closed: return "server_closed";
     case Why::idle_timeout: return "idle_timeout";
     case Why::max_duration: return "max_duration";
-    case Why::short_nla_session: return "short_nla_session";
+    case Why::logon_refused: return "logon_refused";
     case Why::stopped: return "stopped";
     case Why::exception: return "exception";
   }

@@ -168,6 +168,7 @@ void Relay::finish(Pump& p, bool eof) {
   if (first_close_ == Closer::none) {
     first_close_ = p.direction == Direction::client_to_server ? Closer::client : Closer::server;
   }
+  if (observer_ != nullptr) observer_->on_end(p.direction);
   error_code ignored;
   if (eof) {
     // Half-close: pass the FIN on and keep the other direction running.

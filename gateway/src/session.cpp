@@ -95,7 +95,8 @@ awaitable<void> Session::run() {
                                   .negotiation_failure = negotiation_failure_,
                                   .bytes_in = traffic_.in,
                                   .bytes_out = traffic_.out,
-                                  .handshake = handshake_},
+                                  .handshake = handshake_,
+                                  .evidence = evidence_},
                  outcome);
 }
 
@@ -172,6 +173,11 @@ awaitable<std::optional<Outcome>> Session::upstream() {
       request_->has_negotiation ? std::optional(request_->requested_protocols) : std::nullopt,
       deadline_);
   deadline_.disarm();
+  if (request_->direct_tls) {
+    // Under Direct Approach the TLS stream began in the first flight (after any PCB).
+    const auto tls = prefix_.after_proxy().subspan(request_->preconnection_size);
+    forwarded_tls_.assign(tls.begin(), tls.end());
+  }
   prefix_.release();  // an idle session holds no inspection buffer
   if (confirm.written) traffic_.count(Direction::client_to_server, forwarded->size());
   if (auto stop = halted(Phase::routing)) co_return stop;
@@ -211,17 +217,25 @@ awaitable<Outcome> Session::relay() {
   listener_->metrics->sessions_active->Increment();
   route_->pool->remember(request_->user, backend_->endpoint.text);
 
-  const auto& cfg = policy_->config();
-  LogonJudge judge(cfg.bruteforce, selected_, traffic_.out);
+  LogonJudge judge(selected_, request_->direct_tls);
+  judge.forwarded_before(forwarded_tls_);
+  forwarded_tls_ = {};
   relay_.emplace(client_, server_, traffic_, &judge);
-  auto outcome = co_await relay_->run(cfg.session);
+  auto outcome = co_await relay_->run(policy_->config().session);
+  evidence_ = judge.evidence();
 
   listener_->metrics->sessions_active->Decrement();
   route_->metrics->sessions_active->Decrement();
   backend_->metrics->connections_active->Decrement();
   backend_->active.fetch_sub(1);
-  if (outcome.kind == OutcomeKind::completed && judge.failed(SteadyClock::now())) {
-    outcome = Outcome{Phase::relay, OutcomeKind::auth_failed, Why::short_nla_session};
+  // Sessions ended by a deadline or from outside keep that outcome; the others are judged from
+  // their TLS record stream (bruteforce.hpp, protocol/nla_judge.hpp).
+  if (outcome.kind == OutcomeKind::completed) {
+    if (judge.failed()) {
+      outcome = Outcome{Phase::relay, OutcomeKind::auth_failed, Why::logon_refused};
+    } else if (judge.verdict() == protocol::NlaVerdict::tls_incomplete) {
+      outcome.kind = OutcomeKind::tls_incomplete;
+    }
   }
   co_return outcome;
 }

@@ -22,8 +22,8 @@ import subprocess
 import time
 import unittest
 
-from support import checks, env, gateway, rdp
-from support.backend import FAIL_CLIENT_BYTES, FAIL_SERVER_BYTES, FakeBackend
+from support import checks, env, gateway, rdp, tls
+from support.backend import FakeBackend
 from support.gateway import TOKEN_ENV, Gateway
 from support.net import LOOPBACK, recv_exactly
 from support.rdp import CONFIRM_HYBRID, preconnection_pdu
@@ -141,17 +141,10 @@ def fail_logon(port: int, user: str, src: str, timeout: float = 5.0) -> Attempt:
             return Attempt("closed", local_port)
         if reply != CONFIRM_HYBRID:
             return Attempt("closed" if not reply else "reply", local_port, reply)
-        s.sendall(b"\x16" * FAIL_CLIENT_BYTES)
-        got = 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # until the server hangs up
-            s.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += len(chunk)
-        if got != FAIL_SERVER_BYTES:
-            raise AssertionError(f"the failing backend's {FAIL_SERVER_BYTES} bytes arrived as {got}")
+        tls.play(s, "c", tls.FAILED_LOGON, timeout)
+        s.settimeout(timeout)
+        if s.recv(1) != b"":  # the host hangs up after its error reply
+            raise AssertionError("the failing backend sent more than a refused logon")
         return Attempt("confirm", local_port, reply)
     finally:
         s.close()

@@ -30,6 +30,7 @@ import unittest
 import access_lib as lib
 from support import peers
 from support.gateway import yaml_quote
+from support.tls import RELAYED
 
 REQUEST = lib.connection_request("tokenuser")
 
@@ -102,7 +103,7 @@ class Tokens(lib.AccessTestCase):
         attempt, record = self.send(listener, flight)
         self.assertEqual(attempt.result, "relayed", (attempt, record))
         self.assertEqual((record["outcome"], record["route"], record["backend"]),
-                         ("completed", route, backend.address), record)
+                         (RELAYED, route, backend.address), record)
         self.assertEqual(self.a.count() + self.b.count(), sum(before) + 1)
         self.assertEqual(backend.last_flight().hex(), expected_at_backend.hex())
         return record

@@ -46,7 +46,7 @@ TEST_F(Routing, UsernameGlobAndRoutingTokenPickDifferentBackends) {
     ASSERT_TRUE(r);
     EXPECT_EQ(str(*r, "route"), k.route);
     EXPECT_EQ(str(*r, "backend"), k.backend->address());
-    EXPECT_EQ(str(*r, "outcome"), "completed");
+    EXPECT_EQ(str(*r, "outcome"), relayed);
   }
   EXPECT_EQ(services.connections(), 2u);
   EXPECT_EQ(farm.connections(), 1u);
@@ -121,7 +121,7 @@ TEST_F(Routing, MetricsEndpointCountsOutcomesByListener) {
     }
     return "<absent>";
   };
-  EXPECT_EQ(sample("completed"), "1");
+  EXPECT_EQ(sample(std::string(relayed)), "1");
   EXPECT_EQ(sample("not_rdp"), "1");
   EXPECT_EQ(sample("malformed"), "0");
   // Labels never carry traffic: no client address or username anywhere in the exposition.

@@ -239,6 +239,11 @@ class Gateway {
   std::unique_ptr<gateway::App> app_;
 };
 
+// How the sessions of these tests end: their clients relay bytes that are not TLS after a
+// CredSSP Confirm, which rdpgate records as `tls_incomplete` — never a logon attempt
+// (protocol/nla_judge.hpp). Real clients' sessions end `completed` (tests/e2e).
+inline constexpr std::string_view relayed = "tls_incomplete";
+
 // Field accessors that fail softly.
 std::string str(const json::object& o, std::string_view key);
 std::int64_t num(const json::object& o, std::string_view key);

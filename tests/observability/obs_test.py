@@ -29,11 +29,12 @@ from support.metrics import by_labels, label_pairs, value
 from support.net import free_port, read_until_closed, recv_exactly
 from support.rdp import PROTO_HYBRID, PROTO_SSL, connection_request
 from support.wait import poll
+from support.tls import RELAYED
 
 OUTCOMES = ["completed", "denied_source", "banned", "rate_limited", "too_many_connections",
             "not_rdp", "malformed", "inspect_timeout", "protocol_not_allowed", "username_denied",
             "token_invalid", "no_route", "backend_unreachable", "idle_timeout", "shutdown",
-            "auth_failed"]
+            "auth_failed", "tls_incomplete"]
 
 HTTP_PROBE = b"GET / HTTP/1.1\r\nHost: rdpgate\r\n\r\n"
 BAD_TPKT = b"\x03\x00\x00\x05"  # TPKT length 5: shorter than any X.224 request -> malformed
@@ -172,7 +173,7 @@ class Traffic:
             request = self._request(self.user, PROTO_SSL | PROTO_HYBRID)
             payload = bytes((i * 7 + size) & 0xFF for i in range(size))
             relay_session(self.public, prefix + request, payload)
-            self.connections[("public", "completed")] += 1
+            self.connections[("public", RELAYED)] += 1
             self.c2s += len(request) + size
             self.s2c += 19 + size
             self.inspection_bytes["public"] += len(prefix) + len(request)
@@ -465,7 +466,7 @@ def check_labels():
         problems.append(f"only {got} of {t.total} connections counted")
     outcomes = {r.get("outcome") for r in audit}
     users_seen = {r.get("user") for r in audit}
-    for needed in ("completed", "token_invalid", "username_denied", "no_route", "denied_source"):
+    for needed in (RELAYED, "token_invalid", "username_denied", "no_route", "denied_source"):
         if needed not in outcomes:
             problems.append(f"traffic did not produce outcome {needed} (audit: {sorted(outcomes)})")
     for u in users.values():

@@ -17,6 +17,7 @@ from harness import EchoSession, Suite, base_config, check, rdp_connect, try_rdp
 from support.net import LOOPBACK, recv_exactly
 from support.rdp import CONFIRM_HYBRID, connection_request
 from support.wait import wait_until
+from support.tls import RELAYED
 
 DRAIN = 2.0
 MARGIN = 1.5  # process exit, the final log lines, a loaded machine
@@ -101,7 +102,7 @@ def drain_with_stuck_sessions(suite: Suite) -> None:
         check(records[user]["outcome"] == "shutdown", f"{user}: {records[user]}")
     for user in ["closer0", "closer1"]:
         check(user in records, f"no audit record for {user}: {sorted(records)}")
-        check(records[user]["outcome"] == "completed", f"{user}: {records[user]}")
+        check(records[user]["outcome"] == RELAYED, f"{user}: {records[user]}")
         # The forwarded Connection Request and the Confirm count too.
         want_in = len(connection_request(user)) + 10
         want_out = len(CONFIRM_HYBRID) + 10
@@ -133,7 +134,7 @@ def drain_ends_early(suite: Suite, sig: int = signal.SIGTERM) -> None:
     check(elapsed < DRAIN - 0.5, f"exited after {elapsed:.2f} s: the drain did not end early")
     records = g.find_events(lambda e: e.get("event") == "connection"
                             and str(e.get("user", "")).startswith("early"))
-    check(len(records) == 3 and all(r["outcome"] == "completed" for r in records),
+    check(len(records) == 3 and all(r["outcome"] == RELAYED for r in records),
           f"audit records {records}")
 
 

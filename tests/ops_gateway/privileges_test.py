@@ -21,6 +21,7 @@ import subprocess
 from harness import Suite, base_config, check, skip, try_rdp
 from support.gateway import Gateway
 from support.net import LOOPBACK, free_port
+from support.tls import RELAYED
 
 TEST_USER = "rdpgate-test"
 
@@ -97,7 +98,7 @@ def drop_to_user(suite: Suite) -> None:
 
     outcome, local_port = try_rdp(port, user="dropped")
     check(outcome == "ok", f"the privileged listener does not relay after the drop: {outcome}")
-    check(g.audit_record(local_port)["outcome"] == "completed", "audit record after the drop")
+    check(g.audit_record(local_port)["outcome"] == RELAYED, "audit record after the drop")
 
 
 def run_and_expect_exit_1(suite: Suite, name: str, user_line: str, message: str,

@@ -18,6 +18,7 @@ from harness import Suite, base_config, check, open_socket, try_rdp
 from support.net import LOOPBACK, recv_exactly
 from support.rdp import CONFIRM_HYBRID, connection_request, proxy_v1, proxy_v2
 from support.wait import wait_until
+from support.tls import RELAYED
 
 CLIENT = "203.0.113.7"
 CLIENT6 = "2001:db8::7"
@@ -54,7 +55,7 @@ def proxy_protocol(suite: Suite) -> None:
         outcome, _ = try_rdp(pp, user=user, prefix=header(src, src_port))
         check(outcome == "ok", f"{name}: trusted proxy with a valid header: {outcome}")
         record = record_by_src_port(g, src_port, "pp")
-        check(record["src"] == src and record["outcome"] == "completed",
+        check(record["src"] == src and record["outcome"] == RELAYED,
               f"{name}: audit record {record}")
         check(record["user"] == user, f"{name}: audit record {record}")
         check(backend.sessions(user) == 1, f"{name}: the backend did not see the session")
@@ -75,7 +76,7 @@ def proxy_protocol(suite: Suite) -> None:
         s.sendall(connection_request("pp-split"))
         check(recv_exactly(s, len(CONFIRM_HYBRID), 5) == CONFIRM_HYBRID, "split header: no Confirm")
     record = record_by_src_port(g, 5600, "pp")
-    check(record["src"] == CLIENT and record["outcome"] == "completed", f"split: {record}")
+    check(record["src"] == CLIENT and record["outcome"] == RELAYED, f"split: {record}")
 
     refused_before = g.metric("rdpgate_connections_total",
                               {"listener": "pp", "outcome": "proxy_refused"}) or 0.0

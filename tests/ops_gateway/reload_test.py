@@ -18,6 +18,7 @@ import time
 from harness import EchoSession, Suite, base_config, check, try_rdp
 from support.net import LOOPBACK, free_port
 from support.wait import wait_until
+from support.tls import RELAYED
 
 DENIED_SRC = "127.0.0.3"
 SESSIONS = 5
@@ -51,7 +52,7 @@ def expect_policy(g, deny: bool, extra_port: int) -> None:
         check(record["outcome"] == "denied_source", f"audit record {record}")
     else:
         check(outcome == "ok", f"{DENIED_SRC} should pass, got {outcome}")
-        check(record["outcome"] == "completed", f"audit record {record}")
+        check(record["outcome"] == RELAYED, f"audit record {record}")
     if deny:
         # Config B has the extra listener: it accepts and relays at once.
         outcome, _ = try_rdp(extra_port, user="extra")
@@ -163,7 +164,7 @@ def reload_under_load(suite: Suite) -> None:
         check(s.error is None, f"session {s.user}: {s.error}")
     for s in sessions:
         record = g.audit_record(s.local_port)
-        check(record["outcome"] == "completed", f"session {s.user}: {record}")
+        check(record["outcome"] == RELAYED, f"session {s.user}: {record}")
         check(record["bytes_in"] >= s.bytes and record["bytes_out"] >= s.bytes,
               f"session {s.user}: relayed {s.bytes} bytes, record {record}")
     g.signal(signal.SIGTERM)

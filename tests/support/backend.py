@@ -5,9 +5,9 @@ Request), records it, answers with a Connection Confirm (CONFIRM_HYBRID unless t
 then, by `mode`:
 
 - "echo": echoes every byte until the client closes;
-- "fail": plays a refused NLA logon: reads FAIL_CLIENT_BYTES (what a client sends after the
-  Confirm: TLS ClientHello + CredSSP NEGOTIATE, roughly), sends FAIL_SERVER_BYTES and hangs up,
-  the shape rdpgate's failed-logon inference counts as a failure (README "Brute-force defence").
+- "fail": plays the host's side of a refused NLA logon as TLS records (support.tls
+  FAILED_LOGON: handshake, CredSSP rounds, the error reply) and hangs up, the record sequence
+  rdpgate's logon judgement counts as a failure (README "Brute-force defence").
 
 Setting `mute` makes it accept TCP and read, but never answer a Connection Request. close()
 closes the listening socket and resets every open connection, so the port refuses; a new
@@ -24,11 +24,10 @@ import struct
 import threading
 import time
 
-from support.net import LOOPBACK, recv_exactly
+from support import tls
+from support.net import LOOPBACK
 from support.rdp import CONFIRM_HYBRID, cookie_user, read_first_flight
 
-FAIL_CLIENT_BYTES = 1024
-FAIL_SERVER_BYTES = 1900  # + the 19-byte Confirm: below the 3 KiB inference default
 
 
 class FakeBackend:
@@ -129,8 +128,7 @@ class FakeBackend:
                         return
             conn.sendall(self.confirm)
             if self.mode == "fail":
-                total += len(recv_exactly(conn, FAIL_CLIENT_BYTES, 10))
-                conn.sendall(b"\x30" * FAIL_SERVER_BYTES)
+                total += tls.play(conn, "s", tls.FAILED_LOGON)
                 return
             while not self._stop.is_set():
                 data = self._readable(conn)

@@ -8,8 +8,8 @@ import socket
 import sys
 import unittest
 
-from support import checks, env, gateway, metrics, rdp
-from support.backend import FAIL_CLIENT_BYTES, FAIL_SERVER_BYTES, FakeBackend
+from support import checks, env, gateway, metrics, rdp, tls
+from support.backend import FakeBackend
 from support.net import free_port, read_until_closed, recv_exactly
 from support.wait import poll, poll_value, wait_until
 
@@ -84,8 +84,9 @@ class Backend(unittest.TestCase):
         s = self.client(self.backend(mode="fail").port)
         s.sendall(rdp.connection_request("eve"))
         self.assertEqual(recv_exactly(s, 19, 5), rdp.CONFIRM_HYBRID)
-        s.sendall(b"\x16" * FAIL_CLIENT_BYTES)
-        self.assertEqual(len(read_until_closed(s)), FAIL_SERVER_BYTES)
+        received = tls.play(s, "c", tls.FAILED_LOGON)
+        self.assertEqual(received, tls.script_bytes(tls.FAILED_LOGON, "s"))
+        self.assertEqual(read_until_closed(s), b"")  # and hangs up
 
     def test_mute_and_closed(self):
         b = self.backend()

@@ -1,42 +1,48 @@
 #pragma once
-// Brute-force defence, in one place (SPEC §2): the judgement that a relayed session was a failed
-// NLA logon, and what follows from one (count it, maybe ban).
+// Brute-force defence, in one place (SPEC §2): the judgement that a relayed session was a
+// failed NLA logon, and what follows from one (count it, maybe ban).
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "rdpgate/config/config.hpp"
 #include "rdpgate/gateway/relay.hpp"
 #include "rdpgate/gateway/request.hpp"
 #include "rdpgate/gateway/services.hpp"
+#include "rdpgate/protocol/nla_judge.hpp"
 
 namespace rdpgate::gateway {
 
-// Watches a relayed session and judges, when it has ended, whether it was a failed logon.
-//
-// Today's rule (rdp-preauth-protocol.md §13; calibrated in docs/e2e.md against xfreerdp and
-// freerdp-shadow-cli): the server selected CredSSP, both sides started the exchange after the
-// Confirm (a client that hangs up right after it, a port check or a probe, tried no
-// credentials), the session ended within `inference.max_duration` and the server sent at most
-// `inference.max_server_bytes` (every failure 1983 bytes, every success >= 3257). Which side
-// closed first is not used: +auth-only successes are often closed by the server too.
+// Reads the relayed TLS record stream of a session whose server selected a TLS-based protocol
+// (protocol::NlaJudge: record headers only, never decrypted) until the verdict cannot change;
+// the relay splices from then on. Sessions without TLS are not observed.
 class LogonJudge final : public RelayObserver {
  public:
-  // `server_bytes` and `client_bytes`: what was already forwarded before the relay began.
-  LogonJudge(const config::BruteforceConfig& cfg, std::optional<std::uint32_t> selected,
-             std::uint64_t server_bytes);
-  void on_forwarded(Direction d, std::size_t n) override;
-  // True when the session that just ended was a failed logon.
-  [[nodiscard]] bool failed(SteadyClock::time_point now) const;
+  // `direct_tls`: Direct Approach, TLS (and CredSSP) from the first byte, no Confirm.
+  LogonJudge(std::optional<std::uint32_t> selected, bool direct_tls);
+  // Client bytes forwarded before the relay began (a Direct Approach ClientHello).
+  void forwarded_before(std::span<const std::byte> client_bytes);
+
+  [[nodiscard]] bool wants_bytes() const noexcept override {
+    return tls_ && !judge_.decided();
+  }
+  void on_bytes(Direction d, std::span<const std::byte> bytes) override;
+  void on_end(Direction d) override;
+
+  // The session that just ended, judged: nullopt when no TLS was selected.
+  [[nodiscard]] std::optional<protocol::NlaVerdict> verdict() const;
+  // A failed logon: CredSSP (HYBRID, HYBRID_EX) was selected and the host refused the password.
+  [[nodiscard]] bool failed() const;
+  // For the audit record's `evidence` field: "" when no TLS was selected.
+  [[nodiscard]] std::string evidence() const;
 
  private:
-  const config::BruteforceConfig& cfg_;
-  bool nla_ = false;
-  SteadyClock::time_point started_;
-  std::uint64_t server_bytes_;     // every byte from the server, the Confirm included
-  std::uint64_t relayed_in_ = 0;   // client -> server since the relay began
-  std::uint64_t relayed_out_ = 0;  // server -> client since the relay began
+  bool tls_ = false;  // SSL, HYBRID or HYBRID_EX selected
+  bool nla_ = false;  // HYBRID or HYBRID_EX
+  protocol::NlaJudge judge_;
 };
 
 // A failed logon: count it, and ban the source when it crosses the threshold.

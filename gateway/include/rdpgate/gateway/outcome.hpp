@@ -43,8 +43,9 @@ enum class OutcomeKind : std::uint8_t {
   killed,          // ended through the admin API
   proxy_refused,   // PROXY header missing, malformed, or from an untrusted source
   internal_error,  // a bug: logged at error, the gateway keeps serving
+  tls_incomplete,  // TLS was selected and never completed: junk, a port check, a scanner
 };
-inline constexpr std::size_t outcome_count = 20;
+inline constexpr std::size_t outcome_count = 21;
 
 [[nodiscard]] std::string_view to_string(OutcomeKind kind) noexcept;
 [[nodiscard]] std::string_view to_string(Phase phase) noexcept;
@@ -102,7 +103,7 @@ enum class Why : std::uint8_t {
   server_closed,
   idle_timeout,
   max_duration,
-  short_nla_session,
+  logon_refused,  // the TLS record stream shows the host refused the credentials
   // anywhere
   stopped,
   exception,
@@ -147,7 +148,8 @@ struct Outcome {
   [[nodiscard]] bool refused() const noexcept {
     return kind != OutcomeKind::completed && kind != OutcomeKind::auth_failed &&
            kind != OutcomeKind::idle_timeout && kind != OutcomeKind::max_duration &&
-           kind != OutcomeKind::shutdown && kind != OutcomeKind::killed;
+           kind != OutcomeKind::shutdown && kind != OutcomeKind::killed &&
+           kind != OutcomeKind::tls_incomplete;
   }
 };
 

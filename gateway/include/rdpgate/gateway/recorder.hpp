@@ -34,6 +34,7 @@ struct ConnectionRecord {
   std::uint64_t bytes_in = 0;             // client -> server, forwarded
   std::uint64_t bytes_out = 0;            // server -> client, forwarded
   std::optional<std::chrono::duration<double>> handshake;  // accept -> Confirm forwarded
+  std::string_view evidence;  // the logon judgement's evidence (TLS sessions), bruteforce.hpp
 };
 
 // Identifier for the audit record and the admin API: 16 hex digits, unique per process run.

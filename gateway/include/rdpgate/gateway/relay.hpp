@@ -48,6 +48,8 @@ class RelayObserver {
   virtual void on_bytes(Direction, std::span<const std::byte>) {}
   // Every chunk forwarded, spliced or copied.
   virtual void on_forwarded(Direction, std::size_t) {}
+  // The direction ended (end of stream, reset or close), once.
+  virtual void on_end(Direction) {}
 };
 
 class Relay {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rdpgate/gateway/admission.hpp"
 #include "rdpgate/gateway/asio.hpp"
@@ -84,6 +85,8 @@ class Session {
   bool negotiation_failure_ = false;
   std::optional<std::chrono::duration<double>> handshake_;
   Traffic traffic_;
+  std::vector<std::byte> forwarded_tls_;  // a Direct Approach ClientHello, for the judgement
+  std::string evidence_;                  // the logon judgement's, for the audit record
   std::optional<Relay> relay_;
 };
 
