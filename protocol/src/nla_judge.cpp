@@ -57,38 +57,34 @@ void NlaJudge::on_record(TlsSide side, std::uint8_t type) {
     return;
   }
   if (type == alert) s.alert = true;
+  if (s.ccs && type != change_cipher_spec) s.after_ccs = true;  // its Finished (TLS 1.2)
   if (type == change_cipher_spec) s.ccs = true;
-  if (side == TlsSide::client) {
-    if (type == handshake && client_.records == 1) started_ = true;
-    if (!started_) return;  // not a TLS client: nothing here is a logon
-    if (type == application_data) client_.app_data = true;
-    if (type != application_data) {
-      // TLS 1.2: the client's Finished follows its ChangeCipherSpec.
-      if (type == handshake && client_.ccs && server_.ccs) finished_ = true;
-      return;
-    }
-    if (!finished_) {
-      finished_ = true;
-      // TLS 1.3: the first application-data record of the client is its Finished. (TLS 1.2
-      // with False Start: the client's data may come before the host's ChangeCipherSpec.)
-      if (tls13_) return;
-    }
-    if (server_.closed) return;  // the host never read it
-    if (host_spoke_) {
-      ++rounds_;
-      host_spoke_ = false;
-    }
-    return;
-  }
-  // The host.
-  if (type == application_data && !client_.app_data && !finished_) tls13_ = true;
-  if (type == application_data || type == alert) {
-    if (finished_ && !host_spoke_) {
+  if (type == handshake && s.records == 1) s.hello = true;
+  if (!client_.hello || !server_.hello) return;  // no TLS handshake under way: nothing counts
+  if (!finished_ && !tls13_ && client_.after_ccs && server_.after_ccs) finished_ = true;
+
+  if (side == TlsSide::server) {
+    // Application data from the host before the handshake is done: TLS 1.3, whose handshake
+    // is encrypted. (A TLS 1.2 host sends none before both Finished messages.)
+    if (type == application_data && !finished_) tls13_ = true;
+    if (finished_ && !host_spoke_ && (type == application_data || type == alert)) {
       host_spoke_ = true;
       if (rounds_ > answered_) answered_ = rounds_;
     }
+    return;
   }
-  if (type == application_data) server_.app_data = true;
+  if (type != application_data) return;
+  if (!finished_) {
+    // TLS 1.3: the client's first application-data record is its Finished. TLS 1.2: data
+    // before both Finished messages is no CredSSP the host could have read.
+    if (tls13_) finished_ = true;
+    return;
+  }
+  if (server_.closed) return;  // sent after the host closed: never read
+  if (host_spoke_) {
+    ++rounds_;
+    host_spoke_ = false;
+  }
 }
 
 void NlaJudge::closed(TlsSide side) noexcept {
@@ -116,7 +112,7 @@ std::string NlaJudge::evidence() const {
     tls = tls13_ ? "1.3" : "1.2";
   } else if (invalid_) {
     tls = "invalid";
-  } else if (started_) {
+  } else if (client_.hello) {
     tls = "started";
   }
   std::string alerts = "none";

@@ -12,7 +12,7 @@ seconds="${1:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${root}/build-fuzz"
 targets="${FUZZ_TARGETS:-classify pcb connection_request connection_confirm tls proxy_protocol \
-inspect forward}"
+inspect forward nla_judge}"
 jobs="${FUZZ_BUILD_JOBS:-2}"
 
 cmake -S "${root}" -B "${build}" -DCMAKE_CXX_COMPILER=clang++ -DRDPGATE_FUZZ=ON \

@@ -67,8 +67,9 @@ class NlaJudge {
     std::uint8_t have = 0;       // header bytes collected
     std::uint32_t body_left = 0;  // body bytes of the current record still to skip
     std::uint32_t records = 0;
-    bool ccs = false;             // sent ChangeCipherSpec (TLS 1.2)
-    bool app_data = false;        // sent an application-data record
+    bool hello = false;           // its first record was a handshake record
+    bool ccs = false;             // sent ChangeCipherSpec
+    bool after_ccs = false;       // sent a record after it (TLS 1.2: its Finished)
     bool alert = false;           // sent a clear-text alert record
     bool closed = false;
   };
@@ -77,7 +78,6 @@ class NlaJudge {
 
   Stream client_;
   Stream server_;
-  bool started_ = false;        // a client handshake record was seen
   bool tls13_ = false;          // the host sent application data before the client did
   bool finished_ = false;       // the client completed the handshake
   bool invalid_ = false;        // a record header that is not TLS
