@@ -26,6 +26,7 @@ std::string bad_cidr(std::string_view text, const std::string& error) {
 void AdminAdapter::sync_gauges() {
   const auto now = SystemClock::now();
   p_.metrics.bans_active().Set(static_cast<double>(p_.bans.active_count(now)));
+  p_.metrics.usernames_throttled().Set(static_cast<double>(p_.bans.blocked_username_count(now)));
   p_.metrics.grants_active().Set(static_cast<double>(p_.grants.active_count(now)));
 }
 

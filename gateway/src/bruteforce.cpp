@@ -42,6 +42,8 @@ void on_auth_failure(Services& services, const config::Config& cfg, const Peer& 
   if (services.bans == nullptr || !cfg.bruteforce.enabled) return;
   const auto now = SystemClock::now();
   auto ban = services.bans->record_failure(peer.address, user, now);
+  services.metrics.usernames_throttled().Set(
+      static_cast<double>(services.bans->blocked_username_count(now)));
   if (ban) {
     services.metrics.bans_total(false).Increment();
     services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));

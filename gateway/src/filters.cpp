@@ -82,13 +82,16 @@ Decision UsernamePolicy::on_request(const Peer&, const Request& request,
   return Decision::refuse(OutcomeKind::username_denied, Why::not_allowed);
 }
 
-Decision UsernameThrottle::on_request(const Peer&, const Request& request,
+Decision UsernameThrottle::on_request(const Peer& peer, const Request& request,
                                       SystemClock::time_point now) const {
-  if (request.has_cookie && services_.bans != nullptr &&
-      services_.bans->username_blocked(request.user, now)) {
-    return Decision::refuse(OutcomeKind::banned, Why::username_throttled);
+  if (!request.has_cookie || services_.bans == nullptr ||
+      !services_.bans->username_blocked(request.user, now)) {
+    return Decision::pass();
   }
-  return Decision::pass();
+  const bool trusted = services_.bans->exempt(peer.address) ||
+                       (allow_ && allow_->contains(peer.address)) ||
+                       (services_.grants != nullptr && services_.grants->any_grant(peer.address, now));
+  return trusted ? Decision::pass() : Decision::refuse(OutcomeKind::banned, Why::username_throttled);
 }
 
 }  // namespace rdpgate::gateway

@@ -158,6 +158,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("Bans currently in force.")
                       .Register(r)
                       .Add({});
+  usernames_throttled_ = &BuildGauge()
+                              .Name("rdpgate_usernames_throttled")
+                              .Help("Usernames throttled now by the password-spray defence.")
+                              .Register(r)
+                              .Add({});
   auto& bans_total =
       BuildCounter().Name("rdpgate_bans_total").Help("Bans created, by origin.").Register(r);
   bans_auto_ = &bans_total.Add({{"origin", "auto"}});

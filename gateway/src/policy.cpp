@@ -60,7 +60,9 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
     lp.request.push_back(
         std::make_unique<ProtocolRequirement>(i.require_protocols, i.require_any, i.accept_rdp));
     lp.request.push_back(std::make_unique<UsernamePolicy>(i.username_allow, i.username_deny));
-    lp.request.push_back(std::make_unique<UsernameThrottle>(services));
+    std::optional<config::CidrSet> trusted;
+    if (s.allow) trusted = config::CidrSet(*s.allow);
+    lp.request.push_back(std::make_unique<UsernameThrottle>(services, std::move(trusted)));
     p->listeners_.push_back(std::move(lp));
   }
   for (const auto& rc : cfg.routes) {

@@ -230,7 +230,7 @@ TEST_F(FiltersTest, UsernameThrottleBlocksASprayedNameAcrossSources) {
   bf.username_block_time = 15min;
   security::BanManager bans(bf);
   services.bans = &bans;
-  UsernameThrottle f(services);
+  UsernameThrottle f(services, std::nullopt);
 
   EXPECT_FALSE(f.on_request(peer("10.0.0.1"), request("alice", nla), t0).refused());
   bans.record_failure(*config::parse_ip("198.51.100.1"), "alice", t0);
@@ -245,6 +245,30 @@ TEST_F(FiltersTest, UsernameThrottleBlocksASprayedNameAcrossSources) {
   EXPECT_FALSE(f.on_request(peer("10.0.0.9"), request("bob", nla), t0 + 3s).refused());
   EXPECT_FALSE(f.on_request(peer("10.0.0.9"), request("", nla), t0 + 3s).refused());
   EXPECT_FALSE(f.on_request(peer("10.0.0.9"), request("alice", nla), t0 + 2s + 16min).refused());
+}
+
+TEST_F(FiltersTest, UsernameThrottleNeverAppliesToTrustedSources) {
+  config::BruteforceConfig bf;
+  bf.max_failures = 100;
+  bf.username_max_failures = 3;
+  bf.exempt = cidrs({"192.0.2.0/24"});
+  security::BanManager bans(bf);
+  security::GrantTable grants;
+  services.bans = &bans;
+  services.grants = &grants;
+  UsernameThrottle f(services, config::CidrSet(cidrs({"203.0.113.0/24"})));
+  for (int i = 1; i <= 3; ++i) {
+    bans.record_failure(test::ip("198.51.100." + std::to_string(i)), "alice", t0);
+  }
+  ASSERT_TRUE(bans.username_blocked("alice", t0 + 1s));
+  // A stranger is throttled; the exempt range, the static allow list and a granted source
+  // are not: strangers' failures cannot lock the user out of where they work.
+  EXPECT_TRUE(f.on_request(peer("198.51.100.50"), request("alice", nla), t0 + 1s).refused());
+  EXPECT_FALSE(f.on_request(peer("192.0.2.7"), request("alice", nla), t0 + 1s).refused());
+  EXPECT_FALSE(f.on_request(peer("203.0.113.9"), request("alice", nla), t0 + 1s).refused());
+  ASSERT_TRUE(std::holds_alternative<security::Grant>(
+      grants.add(cidrs({"198.51.100.77/32"})[0], "*", 1h, "ticket", t0)));
+  EXPECT_FALSE(f.on_request(peer("198.51.100.77"), request("alice", nla), t0 + 1s).refused());
 }
 
 }  // namespace

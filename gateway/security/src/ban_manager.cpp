@@ -230,6 +230,11 @@ std::size_t BanManager::blocked_username_count(TimePoint now) const {
                     [&](const auto& entry) { return entry.second > now; }));
 }
 
+bool BanManager::exempt(const config::IpAddress& source) const {
+  std::shared_lock lock{mutex_};
+  return exempt_.contains(source);
+}
+
 void BanManager::reconfigure(config::BruteforceConfig config) {
   config::CidrSet exempt{config.exempt};
   std::unique_lock lock{mutex_};

@@ -96,16 +96,23 @@ class UsernamePolicy final : public Filter {
   std::vector<std::string> deny_;
 };
 
-// Password-spray defence: a username with many failures across sources is throttled.
+// Password-spray defence: a username with many failures across sources is throttled — but only
+// for sources rdpgate has no reason to trust. The trade-off (README "Brute-force defence"): the
+// failures that throttle a name are judged from the TLS record stream, yet anyone can fail a
+// logon for any name, so a throttle that applied everywhere would let strangers lock a user
+// out. Exempt sources (`bruteforce.exempt`), the listener's static allow list and sources with
+// a live grant are never throttled: the people the name belongs to keep working from there.
 class UsernameThrottle final : public Filter {
  public:
-  explicit UsernameThrottle(Services& services) : services_(services) {}
+  UsernameThrottle(Services& services, std::optional<config::CidrSet> allow)
+      : services_(services), allow_(std::move(allow)) {}
   std::string_view name() const noexcept override { return "username_throttle"; }
-  Decision on_request(const Peer&, const Request& request,
+  Decision on_request(const Peer& peer, const Request& request,
                       SystemClock::time_point now) const override;
 
  private:
   Services& services_;
+  std::optional<config::CidrSet> allow_;
 };
 
 }  // namespace rdpgate::gateway

@@ -68,6 +68,7 @@ class Metrics {
   }
 
   prometheus::Gauge& bans_active() { return *bans_active_; }
+  prometheus::Gauge& usernames_throttled() { return *usernames_throttled_; }
   prometheus::Counter& bans_total(bool manual) { return manual ? *bans_manual_ : *bans_auto_; }
   prometheus::Gauge& grants_active() { return *grants_active_; }
   prometheus::Counter& grants_total() { return *grants_total_; }
@@ -106,6 +107,7 @@ class Metrics {
   prometheus::Counter* relay_c2s_;
   prometheus::Counter* relay_s2c_;
   prometheus::Gauge* bans_active_;
+  prometheus::Gauge* usernames_throttled_;
   prometheus::Counter* bans_auto_;
   prometheus::Counter* bans_manual_;
   prometheus::Gauge* grants_active_;

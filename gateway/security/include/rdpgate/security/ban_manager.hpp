@@ -81,6 +81,8 @@ class BanManager {
   [[nodiscard]] std::vector<Ban> list(TimePoint now) const;  // live bans, ordered by CIDR
   [[nodiscard]] std::size_t active_count(TimePoint now) const;
   [[nodiscard]] std::size_t blocked_username_count(TimePoint now) const;
+  // On the `exempt` list: never banned, never throttled.
+  [[nodiscard]] bool exempt(const config::IpAddress& source) const;
 
   // New thresholds apply to the next failure; bans, counters and offenses are kept.
   void reconfigure(config::BruteforceConfig config);
