@@ -48,7 +48,7 @@ class GatewayEndToEnd(peers.PeersTestCase):
             f'    backends: ["127.0.0.1:{cls.shadow_relay.port}"]\n'
             '  - name: xrdp\n'
             f'    backends: ["127.0.0.1:{cls.xrdp_relay.port}"]\n')
-        # Inference on with the thresholds measured by calibrate_auth.py (docs/e2e.md); bans out
+        # Inference on with the thresholds measured by calibrate_tls.py (docs/e2e.md); bans out
         # of reach: the wrong-password test must not ban 127.0.0.1.
         bruteforce = f"{{enabled: true, max_failures: 1000, inference: {peers.INFERENCE_YAML}}}"
         cls.gw = peers.rdpgate(listeners, routes, bruteforce)

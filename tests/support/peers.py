@@ -7,8 +7,9 @@ Starts and stops, always by pid and also on failure (context managers plus an at
   (`/sec:nla` = NLA only, or `+sec-nla` = NLA, TLS and standard RDP);
 - `xrdp --nodaemon` with its own ini (TLS, `security_layer=negotiate|tls`, self-signed cert);
 - `xfreerdp +auth-only` runs, non-interactive, under `timeout -k 3 20`;
-- a recording TCP relay (asyncio) that counts connections and bytes, used to prove that a
-  refused client never reaches a backend and to measure how NLA logons end.
+- a recording TCP relay (asyncio) that counts connections and bytes and records the TLS record
+  headers after the Connection Confirm, used to prove that a refused client never reaches a
+  backend and to measure how NLA logons end.
 
 Every wait has a timeout. Every server gets a free loopback port (probed by binding port 0) and
 private HOME and temporary directories. rdpgate itself runs through support.gateway;
@@ -25,6 +26,7 @@ import re
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,8 +43,9 @@ USER = "rdpuser"
 PASSWORD = "Corr3ct-Horse!"
 WRONG_PASSWORD = "wrong-Password1"
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
-# Failed-logon inference thresholds measured with calibrate_auth.py (docs/e2e.md): a failed NLA
-# logon to freerdp-shadow sends 1983 bytes to the client; a successful +auth-only one >= 3257.
+# Failed-logon inference thresholds measured with calibrate_tls.py (docs/e2e.md): a failed NLA
+# logon to freerdp-shadow sends 1983 bytes to the client (1556 with TLS 1.2); a successful
+# +auth-only one >= 2942.
 INFERENCE_YAML = "{max_duration: 2s, max_server_bytes: 2560}"
 
 REQUIRED_PROGRAMS = ("Xvfb", "xdpyinfo", "xfreerdp", "winpr-hash", "timeout")
@@ -368,10 +371,14 @@ class Client:
 
     def run(self, port: int, *, user: str = USER, password: str = PASSWORD,
             sec: str | None = None, extra: list[str] | None = None, host: str = LOOPBACK,
-            kill_after: int = 20) -> ClientResult:
+            kill_after: int = 20, auth_only: bool = True) -> ClientResult:
+        """`auth_only=False` runs a full session, which lasts until `timeout` ends xfreerdp
+        (SIGTERM) after `kill_after` seconds: exit 124 then."""
         argv = ["timeout", "-k", "3", str(kill_after), "xfreerdp", f"/v:{host}", f"/port:{port}",
-                f"/u:{user}", f"/p:{password}", "/cert:ignore", "+auth-only", "/timeout:10000",
+                f"/u:{user}", f"/p:{password}", "/cert:ignore", "/timeout:10000",
                 "/log-level:INFO", "/log-filters:com.freerdp.core.nego:DEBUG"]
+        if auth_only:
+            argv.insert(argv.index("/timeout:10000"), "+auth-only")
         if sec:
             argv.append(f"/sec:{sec}")
         argv += extra or []
@@ -397,7 +404,13 @@ class Client:
 
 
 # ---------------------------------------------------------------------------------------------
-# Recording relay: counts connections and bytes, records who closed first.
+# Recording relay: counts connections and bytes, records who closed first and the TLS records.
+
+
+# One TLS record header seen by the relay: direction ("c" client->server, "s" server->client),
+# content type (20 ChangeCipherSpec, 21 alert, 22 handshake, 23 application data), the record's
+# version field and its length.
+TlsHeader = tuple[str, int, int, int]
 
 
 @dataclasses.dataclass
@@ -409,14 +422,108 @@ class RelayRecord:
     first_close: str = ""  # "client", "server" or "" (still open)
     connected_upstream: bool = False
     client_head: bytes = b""  # the first bytes the client side sent (up to 512)
+    # TLS record headers after the X.224 Connection Confirm (when it selected TLS or NLA), both
+    # directions in the order they reached the relay; see TlsRecordScanner.
+    tls: list[TlsHeader] = dataclasses.field(default_factory=list)
+    # The ServerHello: (legacy_version, supported_versions value or None).
+    server_hello: tuple[int, int | None] | None = None
+    close_index: int = -1  # len(tls) when the first side closed
 
     @property
     def duration(self) -> float:
         return self.ended - self.started
 
+    @property
+    def tls_version(self) -> int | None:
+        """The negotiated TLS version (0x0303 = 1.2, 0x0304 = 1.3), from the ServerHello."""
+        if self.server_hello is None:
+            return None
+        return self.server_hello[1] or self.server_hello[0]
+
+
+class TlsRecordScanner:
+    """Follows one relayed connection and appends TLS record headers to a RelayRecord.
+
+    The server's first TPKT packet is the X.224 Connection Confirm; TLS follows only when it
+    carries an RDP_NEG_RSP selecting a protocol other than standard RDP (0). The client cannot
+    start TLS before it has the Confirm, so its bytes count only once the Confirm went by (what
+    it sent before, a PROXY header, Preconnection PDU or Connection Request, is skipped). Record
+    headers are parsed across reads; each header is recorded when its 5 bytes have arrived. The
+    body of the server's first handshake record is kept to read the ServerHello."""
+
+    def __init__(self, record: RelayRecord):
+        self.record = record
+        self.tls = False  # the Confirm selected TLS or NLA
+        self.confirm = b""  # the Confirm's bytes so far
+        self.confirm_done = False
+        self.head = {"c": b"", "s": b""}  # a partial record header
+        self.body_left = {"c": 0, "s": 0}  # body bytes of the current record still to come
+        self.hello: bytearray | None = None  # the first server handshake record's body
+
+    def feed(self, direction: str, data: bytes) -> None:
+        if direction == "s" and not self.confirm_done:
+            data = self._confirm(data)
+        if not self.tls:
+            return
+        while data:
+            if self.body_left[direction]:
+                n = min(len(data), self.body_left[direction])
+                if direction == "s" and self.hello is not None:
+                    self.hello += data[:n]
+                    if self.body_left["s"] == n:
+                        self._server_hello(bytes(self.hello))
+                        self.hello = None
+                self.body_left[direction] -= n
+                data = data[n:]
+                continue
+            take = 5 - len(self.head[direction])
+            self.head[direction] += data[:take]
+            data = data[take:]
+            if len(self.head[direction]) == 5:
+                ctype, version, length = struct.unpack(">BHH", self.head[direction])
+                self.head[direction] = b""
+                self.body_left[direction] = length
+                self.record.tls.append((direction, ctype, version, length))
+                if (direction == "s" and ctype == 22 and length
+                        and self.record.server_hello is None):
+                    self.hello = bytearray()
+
+    def _confirm(self, data: bytes) -> bytes:
+        self.confirm += data
+        if len(self.confirm) < 4:
+            return b""
+        size = struct.unpack(">H", self.confirm[2:4])[0]
+        if len(self.confirm) < size:
+            return b""
+        cc, rest = self.confirm[:size], self.confirm[size:]
+        self.confirm_done = True
+        # TPKT(4) + X.224 CC(7), then RDP_NEG_RSP: type 2, flags, length 8, selectedProtocol.
+        if cc[:1] == b"\x03" and len(cc) >= 19 and cc[11] == 0x02:
+            self.tls = struct.unpack("<I", cc[15:19])[0] != 0
+        return rest
+
+    def _server_hello(self, body: bytes) -> None:
+        """Handshake type 2: length(3), legacy_version(2), random(32), session id, cipher
+        suite(2), compression(1), extensions; supported_versions (43) holds TLS 1.3's version."""
+        if len(body) < 39 or body[0] != 2:
+            return
+        legacy = struct.unpack(">H", body[4:6])[0]
+        supported = None
+        with contextlib.suppress(struct.error, IndexError):
+            end = 4 + int.from_bytes(body[1:4], "big")
+            pos = 39 + body[38] + 3 + 2  # session id, cipher suite, compression, extensions size
+            while pos + 4 <= end:
+                ext, size = struct.unpack(">HH", body[pos:pos + 4])
+                if ext == 43 and size == 2:
+                    supported = struct.unpack(">H", body[pos + 4:pos + 6])[0]
+                pos += 4 + size
+        self.record.server_hello = (legacy, supported)
+
 
 class RecordingRelay:
-    """A loopback TCP relay in its own asyncio thread, in front of `target_port`.
+    """A loopback TCP relay in its own asyncio thread, in front of `target_port`. Each session's
+    RelayRecord holds bytes each way, who closed first and the TLS record headers after the
+    Connection Confirm (`tls`, `server_hello`, `close_index`).
 
     With target_port=None it is a sink: it accepts, counts and holds connections (a backend that
     records whether anyone reached it)."""
@@ -439,7 +546,7 @@ class RecordingRelay:
 
     def snapshot(self) -> list[RelayRecord]:
         with self._lock:
-            return [dataclasses.replace(r) for r in self.records]
+            return [dataclasses.replace(r, tls=list(r.tls)) for r in self.records]
 
     def wait_closed(self, count: int, timeout: float = 10.0) -> list[RelayRecord]:
         """Waits until at least `count` sessions were accepted and all of them have ended."""
@@ -505,6 +612,7 @@ class RecordingRelay:
             record.first_close = "relay"
             return
         record.connected_upstream = True
+        scanner = TlsRecordScanner(record)
 
         async def pump(reader, writer, attr: str, side: str) -> None:
             try:
@@ -512,12 +620,14 @@ class RecordingRelay:
                     setattr(record, attr, getattr(record, attr) + len(data))
                     if side == "client" and len(record.client_head) < 512:
                         record.client_head += data[:512 - len(record.client_head)]
+                    scanner.feed(side[0], data)
                     writer.write(data)
                     await writer.drain()
             except OSError:
                 pass
             if not record.first_close:
                 record.first_close = side
+                record.close_index = len(record.tls)
                 record.ended = time.monotonic()
             with contextlib.suppress(OSError):
                 if writer.can_write_eof():

@@ -2,13 +2,15 @@
 """Checks of the shared helpers themselves, without the rdpgate binary: the RDP builders
 reproduce the captured vectors, the metrics parser reads the text format, the fake backend
 answers, echoes, fails a logon, stays mute and refuses once closed, config() writes what it is
-told. Exit 0, 1, or 77 when every test was skipped."""
+told, the recording relay's TLS record scanner reads headers across reads. Exit 0, 1, or 77
+when every test was skipped."""
 
 import socket
+import struct
 import sys
 import unittest
 
-from support import checks, env, gateway, metrics, rdp, tls
+from support import checks, env, gateway, metrics, peers, rdp, tls
 from support.backend import FakeBackend
 from support.net import free_port, read_until_closed, recv_exactly
 from support.wait import poll, poll_value, wait_until
@@ -102,6 +104,56 @@ class Backend(unittest.TestCase):
         again = self.backend(port=b.port)  # back on the same port
         self.client(again.port).sendall(rdp.connection_request("n"))
         self.assertEqual(again.wait_flights(1), [rdp.connection_request("n")])
+
+
+class TlsRecords(unittest.TestCase):
+    """The recording relay's TLS record scanner, on a made-up exchange."""
+
+    @staticmethod
+    def record(ctype: int, body: bytes, version: int = 0x0303) -> bytes:
+        return struct.pack(">BHH", ctype, version, len(body)) + body
+
+    def server_hello(self, supported: int | None) -> bytes:
+        ext = b"\x00\x0b\x00\x02\x01\x00"  # ec_point_formats
+        if supported:
+            ext += struct.pack(">HHH", 43, 2, supported)
+        hello = (b"\x03\x03" + bytes(32) + b"\x20" + bytes(32) + b"\x13\x02\x00" +
+                 struct.pack(">H", len(ext)) + ext)
+        return self.record(22, b"\x02" + len(hello).to_bytes(3, "big") + hello +
+                           b"\x0b\x00\x00\x00")  # and the start of a Certificate
+
+    def scan(self, flow: list[tuple[str, bytes]], step: int) -> peers.RelayRecord:
+        record = peers.RelayRecord(started=0)
+        scanner = peers.TlsRecordScanner(record)
+        for side, data in flow:
+            for i in range(0, len(data), step):
+                scanner.feed(side, data[i:i + step])
+        return record
+
+    def test_headers_across_reads(self):
+        hello = self.server_hello(0x0304)
+        flow = [("c", rdp.connection_request("x")), ("s", rdp.CONFIRM_HYBRID),
+                ("c", self.record(22, bytes(300), 0x0301)),
+                ("s", hello + self.record(20, b"\x01") +
+                 self.record(23, bytes(700))),
+                ("c", self.record(20, b"\x01") + self.record(23, bytes(69)) +
+                 self.record(23, bytes(110)))]
+        expected = [("c", 22, 0x0301, 300), ("s", 22, 0x0303, len(hello) - 5), ("s", 20, 0x0303, 1),
+                    ("s", 23, 0x0303, 700), ("c", 20, 0x0303, 1), ("c", 23, 0x0303, 69),
+                    ("c", 23, 0x0303, 110)]
+        for step in (1, 3, 7, 65536):
+            record = self.scan(flow, step)
+            self.assertEqual(record.tls, expected, step)
+            self.assertEqual((record.server_hello, record.tls_version),
+                             ((0x0303, 0x0304), 0x0304), step)
+
+    def test_tls12_and_standard_rdp(self):
+        flow = [("c", rdp.connection_request("x")), ("s", rdp.CONFIRM_HYBRID),
+                ("c", self.record(22, bytes(200))), ("s", self.server_hello(None))]
+        self.assertEqual(self.scan(flow, 5).tls_version, 0x0303)
+        rdp_only = [("c", rdp.connection_request("x")), ("s", rdp.connection_confirm(0)),
+                    ("c", b"\x03\x00\x01\x00" + bytes(252))]
+        self.assertEqual(self.scan(rdp_only, 4).tls, [])
 
 
 class Helpers(unittest.TestCase):
