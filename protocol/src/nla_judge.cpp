@@ -11,6 +11,10 @@ constexpr std::uint8_t handshake = 22;
 constexpr std::uint8_t application_data = 23;
 // RFC 8446 §5.2: TLSCiphertext.length <= 2^14 + 256 (RFC 5246 allowed 2^14 + 2048).
 constexpr std::uint32_t max_record_length = (1u << 14) + 2048;
+// Under TLS 1.3 an alert is application data too: 2 bytes, its content type and a 16-byte tag,
+// 19 in all (xfreerdp closes a refused logon with one). The smallest CredSSP message, a
+// TSRequest with an NTLM NEGOTIATE, is over 70 (docs/e2e.md): shorter records are no round.
+constexpr std::uint16_t min_credssp_record = 32;
 
 }  // namespace
 
@@ -46,11 +50,11 @@ void NlaJudge::feed(TlsSide side, std::span<const std::byte> bytes) noexcept {
       return;
     }
     s.body_left = length;
-    on_record(side, type);
+    on_record(side, type, length);
   }
 }
 
-void NlaJudge::on_record(TlsSide side, std::uint8_t type) {
+void NlaJudge::on_record(TlsSide side, std::uint8_t type, std::uint16_t length) {
   Stream& s = side == TlsSide::client ? client_ : server_;
   if (++s.records + (side == TlsSide::client ? server_.records : client_.records) > max_records) {
     gave_up_ = true;
@@ -81,6 +85,7 @@ void NlaJudge::on_record(TlsSide side, std::uint8_t type) {
     return;
   }
   if (server_.closed) return;  // sent after the host closed: never read
+  if (length < min_credssp_record) return;  // an encrypted alert (TLS 1.3), not CredSSP
   if (host_spoke_) {
     ++rounds_;
     host_spoke_ = false;

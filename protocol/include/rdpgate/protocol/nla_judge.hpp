@@ -16,8 +16,9 @@
 // credentials were offered; no completed TLS handshake => not a logon attempt at all.
 //
 // A round is a run of client application-data records with no host record between them; client
-// records sent after the host closed its side are not counted (the host never read them). Time
-// plays no part. Under TLS 1.3 the handshake's encrypted records are application data too: the
+// records sent after the host closed its side are not counted (the host never read them), nor
+// are records too short to be CredSSP (TLS 1.3 encrypts alerts as application data). Time
+// plays no part. Calibrated on real logons: docs/e2e.md, tests/vectors/nla/. Under TLS 1.3 the handshake's encrypted records are application data too: the
 // host sends some before the client's first, and the client's first is its Finished.
 
 #include <cstddef>
@@ -73,7 +74,7 @@ class NlaJudge {
     bool alert = false;           // sent a clear-text alert record
     bool closed = false;
   };
-  void on_record(TlsSide side, std::uint8_t type);
+  void on_record(TlsSide side, std::uint8_t type, std::uint16_t length);
   [[nodiscard]] bool accepted() const noexcept { return rounds_ >= 3; }
 
   Stream client_;
