@@ -36,7 +36,14 @@ void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
   if (auto f = map.get("max_connections"))
     set(into.max_connections, walker.integer(*f, 0, u32_max));
   if (auto f = map.get("per_source")) {
-    const MapReader per{walker, *f, {"max_connections", "rate", "burst"}};
+    const MapReader per{walker, *f,
+                        {"max_connections", "rate", "burst", "ipv4_prefix", "ipv6_prefix"}};
+    if (auto g = per.get("ipv4_prefix")) {
+      set(into.per_source_ipv4_prefix, walker.integer(*g, 8, 32));
+    }
+    if (auto g = per.get("ipv6_prefix")) {
+      set(into.per_source_ipv6_prefix, walker.integer(*g, 16, 128));
+    }
     if (auto g = per.get("max_connections")) {
       set(into.per_source_max_connections, walker.integer(*g, 0, u32_max));
     }
@@ -244,6 +251,8 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
     }
   }
   if (auto f = map.get("bruteforce")) decode_bruteforce(walker, *f, config.bruteforce);
+  config.bruteforce.source_ipv4_prefix = config.sources.per_source_ipv4_prefix;
+  config.bruteforce.source_ipv6_prefix = config.sources.per_source_ipv6_prefix;
   if (auto f = map.get("metrics")) {
     const MapReader metrics{walker, *f, {"address"}};
     if (auto g = metrics.get("address")) {

@@ -5,21 +5,6 @@
 
 namespace rdpgate::gateway {
 
-std::size_t IpHash::operator()(const config::IpAddress& a) const noexcept {
-  std::uint64_t hi = 0;
-  std::uint64_t lo = 0;
-  std::memcpy(&hi, a.bytes.data(), 8);
-  std::memcpy(&lo, a.bytes.data() + 8, 8);
-  // splitmix64-style finaliser over both halves: the low half carries IPv4 addresses.
-  std::uint64_t x = lo ^ (hi * 0x9E3779B97F4A7C15ull);
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return static_cast<std::size_t>(x);
-}
-
 ConnectionTracker::Shard& ConnectionTracker::shard(const config::IpAddress& a) const noexcept {
   return shards_[IpHash{}(a) % shard_count];
 }

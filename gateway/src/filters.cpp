@@ -32,7 +32,8 @@ Decision SourceAllowList::on_admission(const Peer& peer, SystemClock::time_point
 }
 
 Decision SourceRateLimit::on_admission(const Peer& peer, SystemClock::time_point) const {
-  if (limiter_->allow(peer.address, rate_.per_second, burst_, RateLimiter::Clock::now())) {
+  const auto key = config::source_range(peer.address, v4_prefix_, v6_prefix_).network;
+  if (limiter_->allow(key, rate_.per_second, burst_, RateLimiter::Clock::now())) {
     return Decision::pass();
   }
   return Decision::refuse(OutcomeKind::rate_limited, Why::rate_limited);

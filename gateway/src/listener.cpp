@@ -23,9 +23,10 @@ std::optional<Outcome> admit_source(const Policy& policy, Services& services, co
     return Outcome{Phase::admission, d.refusal, d.reason};
   }
   const auto& s = policy.listeners().at(peer.listener).cfg.sources;
-  switch (services.tracker.acquire(peer.address, s.max_connections, s.per_source_max_connections)) {
+  const auto key = s.source_range(peer.address).network;  // one IPv6 /64 is one source
+  switch (services.tracker.acquire(key, s.max_connections, s.per_source_max_connections)) {
     case ConnectionTracker::Result::admitted:
-      slot = ConnectionSlot(&services.tracker, peer.address);
+      slot = ConnectionSlot(&services.tracker, key);
       return std::nullopt;
     case ConnectionTracker::Result::too_many_total:
       return Outcome{Phase::admission, OutcomeKind::too_many_connections, Why::global_limit};

@@ -82,7 +82,7 @@ sources:
   allow: ["10.0.0.0/8"]
   deny: ["10.9.0.0/16"]
   max_connections: 500
-  per_source: {max_connections: 7, rate: "30/min", burst: 9}
+  per_source: {max_connections: 7, rate: "30/min", burst: 9, ipv6_prefix: 56}
 inspection:
   timeout: 2s
   max_bytes: 8KiB
@@ -117,6 +117,12 @@ admin: {address: ""}
   EXPECT_EQ(special.per_source_rate, Rate{1.0});                    // overridden
   EXPECT_EQ(special.per_source_max_connections, 7U);                // sibling key inherited
   EXPECT_EQ(special.per_source_burst, 9U);                          // sibling key inherited
+  EXPECT_EQ(special.per_source_ipv6_prefix, 56U);                   // sibling key inherited
+  EXPECT_EQ(special.per_source_ipv4_prefix, 32U);                   // default
+  EXPECT_EQ(special.source_range(*parse_ip("2001:db8:0:ff12::9")).to_string(), "2001:db8:0:ff00::/56");
+  // Failure counts and bans key sources as admission does (the global values).
+  EXPECT_EQ(c.bruteforce.source_ipv6_prefix, 56U);
+  EXPECT_EQ(c.bruteforce.source_ipv4_prefix, 32U);
   const auto& inspection = c.listeners[1].inspection;
   EXPECT_EQ(inspection.timeout, 1s);
   EXPECT_EQ(inspection.max_bytes, 8192U);

@@ -24,16 +24,8 @@ class BruteforceEndToEnd(peers.PeersTestCase):
         super().setUpClass()
         cls.shadow = cls.started(peers.ShadowServer(cls.xvfb.display, mode="nla"))
         cls.relay = cls.started(peers.RecordingRelay(cls.shadow.port))
-        listeners = ('  - name: public\n'
-                     '    address: "127.0.0.1:0"\n'
-                     '    route: shadow\n')
-        routes = ('  - name: shadow\n'
-                  f'    backends: ["127.0.0.1:{cls.relay.port}"]\n')
-        bruteforce = (f"{{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES},"
-                      f" ban_time: 10m, inference: {peers.INFERENCE_YAML}}}")
-        cls.gw = peers.rdpgate(listeners, routes, bruteforce)
-        cls.addClassCleanup(cls.gw.cleanup)
-        cls.gw.start(listeners=1)
+        cls.gw = cls.gateway_to(cls.relay.port, (
+            f"{{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES}, ban_time: 10m}}"))
         if cls.gw.admin_address is None:
             raise unittest.SkipTest("rdpgate serves no admin API yet (no `admin` line)")
         status, _ = cls.gw.http("GET", "/v1/bans", token=peers.ADMIN_TOKEN)

@@ -31,18 +31,10 @@ class JudgementEndToEnd(peers.PeersTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.shadow = cls.started(peers.ShadowServer(cls.xvfb.display, mode="nla"))
-        listeners = ('  - name: public\n'
-                     '    address: "127.0.0.1:0"\n'
-                     '    route: shadow\n')
-        routes = ('  - name: shadow\n'
-                  f'    backends: ["127.0.0.1:{cls.shadow.port}"]\n')
-        bruteforce = (f"{{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES},"
-                      " ban_time: 10m, username: {max_failures: 10, find_time: 10m,"
-                      " block_time: 10m}}")
-        cls.gw = peers.rdpgate(listeners, routes, bruteforce)
-        cls.addClassCleanup(cls.gw.cleanup)
-        cls.gw.start(listeners=1)
+        shadow = cls.started(peers.ShadowServer(cls.xvfb.display, mode="nla"))
+        cls.gw = cls.gateway_to(shadow.port, (
+            f"{{enabled: true, find_time: 10m, max_failures: {MAX_FAILURES}, ban_time: 10m,"
+            " username: {max_failures: 10, find_time: 10m, block_time: 10m}}"))
 
     def connect(self, **kwargs):
         before = len(self.gw.audit())

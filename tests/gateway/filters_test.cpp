@@ -107,12 +107,37 @@ TEST_F(FiltersTest, BanCheckRefusesBannedSourcesUntilTheBanExpires) {
 TEST_F(FiltersTest, RateLimitAllowsTheBurstThenRefuses) {
   auto limiter = std::make_shared<RateLimiter>();
   // One token a day: nothing refills while the test runs.
-  SourceRateLimit f(limiter, config::Rate{1.0 / 86400}, 3);
+  config::SourcesConfig sources;
+  sources.per_source_rate = config::Rate{1.0 / 86400};
+  sources.per_source_burst = 3;
+  SourceRateLimit f(limiter, sources);
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(f.on_admission(peer("198.51.100.9"), t0).refused()) << i;
   auto d = f.on_admission(peer("198.51.100.9"), t0);
   EXPECT_EQ(d.refusal, OutcomeKind::rate_limited);
   // Buckets are per source.
   EXPECT_FALSE(f.on_admission(peer("198.51.100.10"), t0).refused());
+}
+
+TEST_F(FiltersTest, RateLimitKeysIpv6SourcesByTheirSlash64) {
+  auto limiter = std::make_shared<RateLimiter>();
+  config::SourcesConfig sources;  // ipv6_prefix 64 by default
+  sources.per_source_rate = config::Rate{1.0 / 86400};
+  sources.per_source_burst = 3;
+  SourceRateLimit f(limiter, sources);
+  // 200 addresses of one /64 share one bucket: the burst, then refusals.
+  int passed = 0;
+  for (int i = 1; i <= 200; ++i) {
+    char text[64];
+    std::snprintf(text, sizeof text, "2001:db8:0:1::%x", i);
+    passed += f.on_admission(peer(text), t0).refused() ? 0 : 1;
+  }
+  EXPECT_EQ(passed, 3);
+  EXPECT_FALSE(f.on_admission(peer("2001:db8:0:2::1"), t0).refused());  // another /64
+  // ipv6_prefix: 128 is per address again.
+  sources.per_source_ipv6_prefix = 128;
+  SourceRateLimit per_address(std::make_shared<RateLimiter>(), sources);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(per_address.on_admission(peer("2001:db8::1"), t0).refused());
+  EXPECT_FALSE(per_address.on_admission(peer("2001:db8::2"), t0).refused());
 }
 
 // ---- protocol requirement -------------------------------------------------------------------

@@ -79,8 +79,34 @@ TEST(BanManager, FindTimeWindowSlides) {
   // t0+5, t0+10, t0+14: three within ten minutes.
   const auto ban = bans.record_failure(a, "", t0 + 14min);
   ASSERT_TRUE(ban);
-  EXPECT_EQ(ban->cidr.to_string(), "2001:db8::7/128");
+  EXPECT_EQ(ban->cidr.to_string(), "2001:db8::/64");  // an IPv6 source is its /64
   EXPECT_TRUE(bans.is_banned(a, t0 + 14min));
+}
+
+TEST(BanManager, AnIpv6SourceIsItsSlash64ForFailuresAndBans) {
+  BanManager bans{small_config()};
+  // Three failures from three addresses of one /64 are three failures of one source.
+  EXPECT_FALSE(bans.record_failure(ip("2001:db8:0:1::1"), "", t0));
+  EXPECT_FALSE(bans.record_failure(ip("2001:db8:0:1::2"), "", t0 + 1s));
+  const auto ban = bans.record_failure(ip("2001:db8:0:1:ffff::3"), "", t0 + 2s);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(ban->cidr.to_string(), "2001:db8:0:1::/64");
+  EXPECT_TRUE(bans.is_banned(ip("2001:db8:0:1:1234::9"), t0 + 3s));
+  EXPECT_FALSE(bans.is_banned(ip("2001:db8:0:2::1"), t0 + 3s));  // the next /64 is not
+  EXPECT_TRUE(bans.unban(ban->cidr));
+  EXPECT_FALSE(bans.is_banned(ip("2001:db8:0:1::1"), t0 + 3s));
+
+  // With ipv6_prefix 128 (sources.per_source), addresses are sources again.
+  auto cfg = small_config();
+  cfg.source_ipv6_prefix = 128;
+  BanManager per_address{cfg};
+  EXPECT_FALSE(per_address.record_failure(ip("2001:db8::1"), "", t0));
+  EXPECT_FALSE(per_address.record_failure(ip("2001:db8::2"), "", t0));
+  EXPECT_FALSE(per_address.record_failure(ip("2001:db8::3"), "", t0));
+  // IPv4 keeps /32 by default.
+  EXPECT_FALSE(bans.record_failure(ip("192.0.2.1"), "", t0));
+  EXPECT_FALSE(bans.record_failure(ip("192.0.2.2"), "", t0));
+  EXPECT_FALSE(bans.record_failure(ip("192.0.2.3"), "", t0));
 }
 
 TEST(BanManager, RepeatOffendersGrowUpToTheCap) {

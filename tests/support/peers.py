@@ -747,3 +747,17 @@ class PeersTestCase(unittest.TestCase):
         peer.start()
         cls.addClassCleanup(peer.stop)
         return peer
+
+    @classmethod
+    def gateway_to(cls, backend_port: int, bruteforce: str) -> gateway.Gateway:
+        """rdpgate with one listener, `public`, routing everything to 127.0.0.1:backend_port;
+        started for the class."""
+        listeners = ('  - name: public\n'
+                     '    address: "127.0.0.1:0"\n'
+                     '    route: shadow\n')
+        routes = ('  - name: shadow\n'
+                  f'    backends: ["127.0.0.1:{backend_port}"]\n')
+        gw = rdpgate(listeners, routes, bruteforce)
+        cls.addClassCleanup(gw.cleanup)
+        gw.start(listeners=1)
+        return gw

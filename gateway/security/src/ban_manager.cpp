@@ -11,12 +11,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint8_t host_prefix = 128;  // IPv4 /32 is stored as /128 (IPv4-mapped)
-
-config::Cidr host_cidr(const config::IpAddress& address) noexcept {
-  return config::Cidr{address, host_prefix};
-}
-
 std::string lower(std::string_view text) {
   std::string out{text};
   for (char& c : out) {
@@ -44,12 +38,7 @@ BanManager::BanManager(config::BruteforceConfig config, state::StateStore* store
   for (const auto& record : store_->load_bans()) {
     const auto cidr = config::parse_cidr(record.cidr);
     if (!cidr) continue;  // written by a newer or broken version: skip rather than refuse
-    Ban ban{*cidr, record.until, record.reason, record.origin, record.offenses};
-    if (cidr->prefix == host_prefix) {
-      exact_[cidr->network] = std::move(ban);
-    } else {
-      wide_.push_back(std::move(ban));
-    }
+    file_locked(Ban{*cidr, record.until, record.reason, record.origin, record.offenses});
   }
   for (const auto& record : store_->load_offenders()) {
     if (const auto address = config::parse_ip(record.address)) {
@@ -75,33 +64,31 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
   {
     std::unique_lock lock{mutex_};
     if (!config_.enabled || exempt_.contains(source)) return std::nullopt;
-    if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
-      return std::nullopt;  // an in-flight connection of a source banned meanwhile
-    }
-    for (const auto& ban : wide_) {
-      if (ban.until > now && ban.cidr.contains(source)) return std::nullopt;
-    }
+    if (find_locked(source, now)) return std::nullopt;  // in flight when its source was banned
     if (!username.empty()) record_username_locked(username, now);
 
+    // Failures count per source range (IPv6: a /64 by default), and the ban covers it.
+    const config::Cidr range = source_of(source);
+    const config::IpAddress& key = range.network;
     const std::size_t max_failures = std::max<std::uint32_t>(config_.max_failures, 1);
-    auto& times = failures_[source];
+    auto& times = failures_[key];
     slide(times, now, config_.find_time);
     times.push_back(now);
     if (times.size() > max_failures) times.erase(times.begin());  // keep the bound
     if (times.size() >= max_failures) {
-      failures_.erase(source);
+      failures_.erase(key);
       std::uint32_t offenses = 0;
-      if (const auto it = offenders_.find(source);
+      if (const auto it = offenders_.find(key);
           it != offenders_.end() && it->second.last_ban > now - offender_memory) {
         offenses = it->second.offenses;
       }
-      Ban ban{host_cidr(source), now + ban_duration(offenses),
+      Ban ban{range, now + ban_duration(offenses),
               std::to_string(max_failures) + " failures within " +
                   config::format_duration(config_.find_time),
               BanOrigin::automatic, offenses};
-      exact_[source] = ban;
-      offenders_[source] = Offender{offenses + 1, now};
-      offender_record = state::OffenderRecord{source.to_string(), offenses + 1, now};
+      exact_[key] = ban;
+      offenders_[key] = Offender{offenses + 1, now};
+      offender_record = state::OffenderRecord{key.to_string(), offenses + 1, now};
       created = std::move(ban);
     }
     if (failures_.size() + username_failures_.size() > sweep_at_) {
@@ -132,23 +119,45 @@ void BanManager::record_username_locked(std::string_view username, TimePoint now
   }
 }
 
+config::Cidr BanManager::source_of(const config::IpAddress& address) const noexcept {
+  return config::source_range(address, config_.source_ipv4_prefix, config_.source_ipv6_prefix);
+}
+
+void BanManager::file_locked(Ban ban) {
+  // Bans of exactly one source range are found by hash; any other range by a scan (manual
+  // bans of other sizes are few).
+  if (source_of(ban.cidr.network) == ban.cidr) {
+    exact_[ban.cidr.network] = std::move(ban);
+    return;
+  }
+  const auto it =
+      std::find_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == ban.cidr; });
+  if (it != wide_.end()) {
+    *it = std::move(ban);
+  } else {
+    wide_.push_back(std::move(ban));
+  }
+}
+
+const Ban* BanManager::find_locked(const config::IpAddress& source, TimePoint now) const {
+  if (const auto it = exact_.find(source_of(source).network);
+      it != exact_.end() && it->second.until > now) {
+    return &it->second;
+  }
+  for (const auto& ban : wide_) {
+    if (ban.until > now && ban.cidr.contains(source)) return &ban;
+  }
+  return nullptr;
+}
+
 bool BanManager::is_banned(const config::IpAddress& source, TimePoint now) const {
   std::shared_lock lock{mutex_};
-  if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
-    return true;
-  }
-  return std::any_of(wide_.begin(), wide_.end(),
-                     [&](const Ban& ban) { return ban.until > now && ban.cidr.contains(source); });
+  return find_locked(source, now) != nullptr;
 }
 
 std::optional<Ban> BanManager::find(const config::IpAddress& source, TimePoint now) const {
   std::shared_lock lock{mutex_};
-  if (const auto it = exact_.find(source); it != exact_.end() && it->second.until > now) {
-    return it->second;
-  }
-  for (const auto& ban : wide_) {
-    if (ban.until > now && ban.cidr.contains(source)) return ban;
-  }
+  if (const auto* ban = find_locked(source, now)) return *ban;
   return std::nullopt;
 }
 
@@ -165,17 +174,7 @@ Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string
   std::lock_guard writer{writer_mutex_};
   {
     std::unique_lock lock{mutex_};
-    if (cidr.prefix == host_prefix) {
-      exact_[cidr.network] = ban;
-    } else {
-      const auto it =
-          std::find_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == cidr; });
-      if (it != wide_.end()) {
-        *it = ban;
-      } else {
-        wide_.push_back(ban);
-      }
-    }
+    file_locked(ban);
   }
   if (store_ != nullptr) state::reported(store_->put_ban(to_record(ban)));
   return ban;
@@ -186,8 +185,10 @@ bool BanManager::unban(const config::Cidr& cidr) {
   bool found = false;
   {
     std::unique_lock lock{mutex_};
-    if (cidr.prefix == host_prefix) {
-      found = exact_.erase(cidr.network) > 0;
+    if (const auto hit = exact_.find(cidr.network);
+        hit != exact_.end() && hit->second.cidr == cidr) {
+      exact_.erase(hit);
+      found = true;
     } else {
       const auto it =
           std::remove_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == cidr; });
@@ -240,6 +241,13 @@ void BanManager::reconfigure(config::BruteforceConfig config) {
   std::unique_lock lock{mutex_};
   config_ = std::move(config);
   exempt_ = std::move(exempt);
+  // The source prefixes may have changed: file every ban again.
+  std::vector<Ban> all;
+  for (auto& [key, ban] : exact_) all.push_back(std::move(ban));
+  all.insert(all.end(), std::make_move_iterator(wide_.begin()), std::make_move_iterator(wide_.end()));
+  exact_.clear();
+  wide_.clear();
+  for (auto& ban : all) file_locked(std::move(ban));
 }
 
 void BanManager::sweep_locked(TimePoint now) {

@@ -31,6 +31,11 @@ struct Cidr {
   friend auto operator<=>(const Cidr&, const Cidr&) = default;
 };
 
+// The range of `prefix` bits around `address` (host bits cleared); `v4_prefix` counts IPv4 bits
+// (0..32) for an IPv4 address, `v6_prefix` IPv6 bits (0..128) otherwise.
+[[nodiscard]] Cidr source_range(const IpAddress& address, unsigned v4_prefix,
+                                unsigned v6_prefix) noexcept;
+
 // Parses "203.0.113.0/24", "2001:db8::/32", or a bare address (a /32 or /128). Host bits set
 // below the prefix are an error ("203.0.113.7/24"): it is almost always a typo.
 [[nodiscard]] std::optional<Cidr> parse_cidr(std::string_view text, std::string* error = nullptr);

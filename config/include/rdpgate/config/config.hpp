@@ -40,6 +40,15 @@ struct SourcesConfig {
   Rate per_source_rate{5.0};
   // `per_source.burst`: token bucket size. Default 20; at least 1.
   std::uint32_t per_source_burst = 20;
+  // `per_source.ipv4_prefix` (8..32, default 32) and `per_source.ipv6_prefix` (16..128, default
+  // 64): what one "source" is for the per-source rate, cap, failure count and ban. One IPv6
+  // host usually owns a whole /64; keying by /128 would give an attacker 2^64 sources.
+  std::uint8_t per_source_ipv4_prefix = 32;
+  std::uint8_t per_source_ipv6_prefix = 64;
+  // The source key of `address`: its ipv4_prefix or ipv6_prefix range.
+  [[nodiscard]] Cidr source_range(const IpAddress& address) const noexcept {
+    return config::source_range(address, per_source_ipv4_prefix, per_source_ipv6_prefix);
+  }
 };
 
 // `inspection:` — the pre-auth phase.
@@ -138,6 +147,10 @@ struct BruteforceConfig {
   double ban_time_factor = 2.0;    // `ban_time_factor`: repeat offenders ban_time * factor^n
   Duration ban_time_max = 24h;     // `ban_time_max`: cap on the grown ban time
   std::vector<Cidr> exempt;        // `exempt`: never counted or banned
+  // Not keys of `bruteforce:`: the global `sources.per_source` prefixes, copied here by the
+  // loader, so failure counts and bans key sources as admission does.
+  std::uint8_t source_ipv4_prefix = 32;
+  std::uint8_t source_ipv6_prefix = 64;
   // `inference:` — what counts as a failed NLA logon (documented in README with the figures
   // measured against xfreerdp and freerdp-shadow-cli).
   Duration failure_max_duration = 5s;             // `inference.max_duration`

@@ -14,12 +14,12 @@
 #include <utility>
 
 #include "rdpgate/config/cidr.hpp"
+#include "rdpgate/security/address_hash.hpp"
 
 namespace rdpgate::gateway {
 
-struct IpHash {
-  std::size_t operator()(const config::IpAddress& a) const noexcept;
-};
+// Keyed per process: see security/address_hash.hpp.
+using IpHash = security::AddressHash;
 
 class ConnectionTracker {
  public:

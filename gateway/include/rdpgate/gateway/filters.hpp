@@ -53,8 +53,13 @@ class SourceAllowList final : public Filter {
 // `sources.per_source.rate` / `burst`: refused with rate_limited.
 class SourceRateLimit final : public Filter {
  public:
-  SourceRateLimit(std::shared_ptr<RateLimiter> limiter, config::Rate rate, std::uint32_t burst)
-      : limiter_(std::move(limiter)), rate_(rate), burst_(burst) {}
+  // One bucket per source range (`sources.per_source.ipv4_prefix` / `ipv6_prefix`).
+  SourceRateLimit(std::shared_ptr<RateLimiter> limiter, const config::SourcesConfig& sources)
+      : limiter_(std::move(limiter)),
+        rate_(sources.per_source_rate),
+        burst_(sources.per_source_burst),
+        v4_prefix_(sources.per_source_ipv4_prefix),
+        v6_prefix_(sources.per_source_ipv6_prefix) {}
   std::string_view name() const noexcept override { return "source_rate_limit"; }
   Decision on_admission(const Peer& peer, SystemClock::time_point now) const override;
 
@@ -62,6 +67,8 @@ class SourceRateLimit final : public Filter {
   std::shared_ptr<RateLimiter> limiter_;
   config::Rate rate_;
   std::uint32_t burst_;
+  std::uint8_t v4_prefix_;
+  std::uint8_t v6_prefix_;
 };
 
 // `inspection.require_protocols`: the client must offer one of them. A client that sent an

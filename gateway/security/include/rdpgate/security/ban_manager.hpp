@@ -97,6 +97,10 @@ class BanManager {
 
   [[nodiscard]] std::chrono::milliseconds ban_duration(std::uint32_t offenses) const;
   void sweep_locked(TimePoint now);
+  // The source range of `address` (sources.per_source prefixes): what failures and bans key on.
+  [[nodiscard]] config::Cidr source_of(const config::IpAddress& address) const noexcept;
+  void file_locked(Ban ban);  // into exact_ or wide_; mutex_ held
+  [[nodiscard]] const Ban* find_locked(const config::IpAddress& source, TimePoint now) const;
   void record_username_locked(std::string_view username, TimePoint now);
 
   state::StateStore* store_;
@@ -107,8 +111,9 @@ class BanManager {
   mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
   config::BruteforceConfig config_;
   config::CidrSet exempt_;
-  std::unordered_map<config::IpAddress, Ban, AddressHash> exact_;  // prefix /128 (or v4 /32)
-  std::vector<Ban> wide_;                                          // shorter prefixes
+  // Bans of exactly one source range (IPv4 /32, IPv6 /64 by default), by its network address.
+  std::unordered_map<config::IpAddress, Ban, AddressHash> exact_;
+  std::vector<Ban> wide_;  // any other range
   // Failure times per source within find_time, newest last, at most max_failures of them.
   std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> failures_;
   std::unordered_map<config::IpAddress, Offender, AddressHash> offenders_;
