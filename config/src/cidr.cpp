@@ -84,8 +84,8 @@ std::optional<IpAddress> parse_ip(std::string_view text) {
 }
 
 Cidr source_range(const IpAddress& address, unsigned v4_prefix, unsigned v6_prefix) noexcept {
-  const unsigned prefix = address.is_v4() ? v4_prefix_base + std::min(v4_prefix, 32u)
-                                          : std::min(v6_prefix, 128u);
+  const unsigned prefix =
+      address.is_v4() ? v4_prefix_base + std::min(v4_prefix, 32u) : std::min(v6_prefix, 128u);
   Cidr c;
   c.prefix = static_cast<std::uint8_t>(prefix);
   c.network.bytes = with_host_bits(address.bytes, prefix, 0x00);

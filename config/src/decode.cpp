@@ -36,8 +36,8 @@ void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
   if (auto f = map.get("max_connections"))
     set(into.max_connections, walker.integer(*f, 0, u32_max));
   if (auto f = map.get("per_source")) {
-    const MapReader per{walker, *f,
-                        {"max_connections", "rate", "burst", "ipv4_prefix", "ipv6_prefix"}};
+    const MapReader per{
+        walker, *f, {"max_connections", "rate", "burst", "ipv4_prefix", "ipv6_prefix"}};
     if (auto g = per.get("ipv4_prefix")) {
       set(into.per_source_ipv4_prefix, walker.integer(*g, 8, 32));
     }

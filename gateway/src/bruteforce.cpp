@@ -17,9 +17,9 @@ void LogonJudge::forwarded_before(std::span<const std::byte> client_bytes) {
 }
 
 void LogonJudge::on_bytes(Direction d, std::span<const std::byte> bytes) {
-  judge_.feed(d == Direction::client_to_server ? protocol::TlsSide::client
-                                               : protocol::TlsSide::server,
-              bytes);
+  judge_.feed(
+      d == Direction::client_to_server ? protocol::TlsSide::client : protocol::TlsSide::server,
+      bytes);
 }
 
 void LogonJudge::on_end(Direction d) {

@@ -89,10 +89,11 @@ Decision UsernameThrottle::on_request(const Peer& peer, const Request& request,
       !services_.bans->username_blocked(request.user, now)) {
     return Decision::pass();
   }
-  const bool trusted = services_.bans->exempt(peer.address) ||
-                       (allow_ && allow_->contains(peer.address)) ||
-                       (services_.grants != nullptr && services_.grants->any_grant(peer.address, now));
-  return trusted ? Decision::pass() : Decision::refuse(OutcomeKind::banned, Why::username_throttled);
+  const bool trusted =
+      services_.bans->exempt(peer.address) || (allow_ && allow_->contains(peer.address)) ||
+      (services_.grants != nullptr && services_.grants->any_grant(peer.address, now));
+  return trusted ? Decision::pass()
+                 : Decision::refuse(OutcomeKind::banned, Why::username_throttled);
 }
 
 }  // namespace rdpgate::gateway

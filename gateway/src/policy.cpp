@@ -53,8 +53,7 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
     lp.admission.push_back(std::make_unique<SourceAllowList>(
         std::move(allow), lc.mode == config::AccessMode::jit, services));
     if (s.per_source_rate.per_second > 0) {
-      lp.admission.push_back(
-          std::make_unique<SourceRateLimit>(services.rate_limiter(lc.name), s));
+      lp.admission.push_back(std::make_unique<SourceRateLimit>(services.rate_limiter(lc.name), s));
     }
     const auto& i = lc.inspection;
     lp.request.push_back(

@@ -84,7 +84,7 @@ void NlaJudge::on_record(TlsSide side, std::uint8_t type, std::uint16_t length) 
     if (tls13_) finished_ = true;
     return;
   }
-  if (server_.closed) return;  // sent after the host closed: never read
+  if (server_.closed) return;               // sent after the host closed: never read
   if (length < min_credssp_record) return;  // an encrypted alert (TLS 1.3), not CredSSP
   if (host_spoke_) {
     ++rounds_;
@@ -131,8 +131,8 @@ std::string NlaJudge::evidence() const {
   const std::string closed_by =
       !any_closed_ ? "none" : (first_close_ == TlsSide::client ? "client" : "server");
   return "tls=" + tls + " rounds=" + std::to_string(rounds_) +
-         " answered=" + std::to_string(answered_) + " alert=" + alerts +
-         " closed_by=" + closed_by + " verdict=" + std::string(to_string(verdict()));
+         " answered=" + std::to_string(answered_) + " alert=" + alerts + " closed_by=" + closed_by +
+         " verdict=" + std::string(to_string(verdict()));
 }
 
 }  // namespace rdpgate::protocol

@@ -244,7 +244,8 @@ void BanManager::reconfigure(config::BruteforceConfig config) {
   // The source prefixes may have changed: file every ban again.
   std::vector<Ban> all;
   for (auto& [key, ban] : exact_) all.push_back(std::move(ban));
-  all.insert(all.end(), std::make_move_iterator(wide_.begin()), std::make_move_iterator(wide_.end()));
+  all.insert(all.end(), std::make_move_iterator(wide_.begin()),
+             std::make_move_iterator(wide_.end()));
   exact_.clear();
   wide_.clear();
   for (auto& ban : all) file_locked(std::move(ban));

@@ -26,9 +26,7 @@ class LogonJudge final : public RelayObserver {
   // Client bytes forwarded before the relay began (a Direct Approach ClientHello).
   void forwarded_before(std::span<const std::byte> client_bytes);
 
-  [[nodiscard]] bool wants_bytes() const noexcept override {
-    return tls_ && !judge_.decided();
-  }
+  [[nodiscard]] bool wants_bytes() const noexcept override { return tls_ && !judge_.decided(); }
   void on_bytes(Direction d, std::span<const std::byte> bytes) override;
   void on_end(Direction d) override;
 

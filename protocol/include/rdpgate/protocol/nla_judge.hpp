@@ -18,8 +18,9 @@
 // A round is a run of client application-data records with no host record between them; client
 // records sent after the host closed its side are not counted (the host never read them), nor
 // are records too short to be CredSSP (TLS 1.3 encrypts alerts as application data). Time
-// plays no part. Calibrated on real logons: docs/e2e.md, tests/vectors/nla/. Under TLS 1.3 the handshake's encrypted records are application data too: the
-// host sends some before the client's first, and the client's first is its Finished.
+// plays no part. Calibrated on real logons: docs/e2e.md, tests/vectors/nla/. Under TLS 1.3 the
+// handshake's encrypted records are application data too: the host sends some before the client's
+// first, and the client's first is its Finished.
 
 #include <cstddef>
 #include <cstdint>
@@ -65,13 +66,13 @@ class NlaJudge {
  private:
   struct Stream {
     std::uint8_t header[5] = {};
-    std::uint8_t have = 0;       // header bytes collected
+    std::uint8_t have = 0;        // header bytes collected
     std::uint32_t body_left = 0;  // body bytes of the current record still to skip
     std::uint32_t records = 0;
-    bool hello = false;           // its first record was a handshake record
-    bool ccs = false;             // sent ChangeCipherSpec
-    bool after_ccs = false;       // sent a record after it (TLS 1.2: its Finished)
-    bool alert = false;           // sent a clear-text alert record
+    bool hello = false;      // its first record was a handshake record
+    bool ccs = false;        // sent ChangeCipherSpec
+    bool after_ccs = false;  // sent a record after it (TLS 1.2: its Finished)
+    bool alert = false;      // sent a clear-text alert record
     bool closed = false;
   };
   void on_record(TlsSide side, std::uint8_t type, std::uint16_t length);
@@ -79,11 +80,11 @@ class NlaJudge {
 
   Stream client_;
   Stream server_;
-  bool tls13_ = false;          // the host sent application data before the client did
-  bool finished_ = false;       // the client completed the handshake
-  bool invalid_ = false;        // a record header that is not TLS
+  bool tls13_ = false;     // the host sent application data before the client did
+  bool finished_ = false;  // the client completed the handshake
+  bool invalid_ = false;   // a record header that is not TLS
   bool gave_up_ = false;
-  bool host_spoke_ = true;      // a host record since the client's last round
+  bool host_spoke_ = true;  // a host record since the client's last round
   std::uint32_t rounds_ = 0;
   std::uint32_t answered_ = 0;  // rounds the host answered
   TlsSide first_close_ = TlsSide::client;
