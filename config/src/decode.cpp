@@ -140,7 +140,7 @@ void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& int
   const MapReader map{walker,
                       field,
                       {"enabled", "find_time", "max_failures", "ban_time", "ban_time_factor",
-                       "ban_time_max", "exempt", "inference", "username"}};
+                       "ban_time_max", "exempt", "inference", "username", "prefix_ban"}};
   if (auto f = map.get("enabled")) set(into.enabled, walker.boolean(*f));
   if (auto f = map.get("find_time")) set(into.find_time, walker.duration(*f, 1s, 30 * 24h));
   if (auto f = map.get("max_failures")) set(into.max_failures, walker.integer(*f, 1, 1000000));
@@ -162,6 +162,14 @@ void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& int
     if (auto g = inference.get("max_server_bytes")) {
       set(into.failure_max_server_bytes, walker.size(*g, 1, 64ULL << 20));
     }
+  }
+  if (auto f = map.get("prefix_ban")) {
+    const MapReader prefix{walker, *f, {"threshold", "ipv4", "ipv6"}};
+    if (auto g = prefix.get("threshold")) {
+      set(into.prefix_ban_threshold, walker.integer(*g, 0, 1000));
+    }
+    if (auto g = prefix.get("ipv4")) set(into.prefix_ban_ipv4, walker.integer(*g, 8, 32));
+    if (auto g = prefix.get("ipv6")) set(into.prefix_ban_ipv6, walker.integer(*g, 16, 128));
   }
   if (auto f = map.get("username")) {
     const MapReader user{walker, *f, {"max_failures", "find_time", "block_time"}};

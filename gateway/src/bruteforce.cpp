@@ -41,7 +41,8 @@ void on_auth_failure(Services& services, const config::Config& cfg, const Peer& 
   services.metrics.auth_failures().Increment();
   if (services.bans == nullptr || !cfg.bruteforce.enabled) return;
   const auto now = SystemClock::now();
-  auto ban = services.bans->record_failure(peer.address, user, now);
+  std::optional<security::Ban> prefix_ban;
+  auto ban = services.bans->record_failure(peer.address, user, now, &prefix_ban);
   services.metrics.usernames_throttled().Set(
       static_cast<double>(services.bans->blocked_username_count(now)));
   if (ban) {
@@ -54,6 +55,16 @@ void on_auth_failure(Services& services, const config::Config& cfg, const Peer& 
                {"until", rfc3339(ban->until)},
                {"offenses", ban->offenses},
                {"reason", ban->reason}});
+  }
+  if (prefix_ban) {
+    services.metrics.bans_total(false).Increment();
+    services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));
+    log_event(spdlog::level::warn, "ban",
+              {{"conn", conn},
+               {"cidr", prefix_ban->cidr.to_string()},
+               {"origin", "auto"},
+               {"until", rfc3339(prefix_ban->until)},
+               {"reason", prefix_ban->reason}});
   }
 }
 

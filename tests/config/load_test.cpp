@@ -202,6 +202,7 @@ bruteforce:
   ban_time: 1h
   ban_time_factor: 1.5
   ban_time_max: 7d
+  prefix_ban: {threshold: 5, ipv4: 16, ipv6: 40}
   exempt: ["192.0.2.0/24"]
   inference: {max_duration: 3s, max_server_bytes: 8KiB}
   username: {max_failures: 0, find_time: 1h, block_time: 2h}
@@ -250,6 +251,9 @@ tokens:
   EXPECT_EQ(b.ban_time, 1h);
   EXPECT_DOUBLE_EQ(b.ban_time_factor, 1.5);
   EXPECT_EQ(b.ban_time_max, 7 * 24h);
+  EXPECT_EQ(b.prefix_ban_threshold, 5U);
+  EXPECT_EQ(b.prefix_ban_ipv4, 16U);
+  EXPECT_EQ(b.prefix_ban_ipv6, 40U);
   EXPECT_EQ(b.exempt.size(), 1U);
   EXPECT_EQ(b.failure_max_duration, 3s);
   EXPECT_EQ(b.failure_max_server_bytes, 8192U);

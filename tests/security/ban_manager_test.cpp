@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <thread>
+#include <algorithm>
 #include <vector>
 
 #include "../common/addresses.hpp"
@@ -325,7 +326,9 @@ TEST(BanManager, StoreErrorIsReportedAndDefenceGoesOn) {
 }
 
 TEST(BanManager, ConcurrentFailuresAndLookups) {
-  BanManager bans{small_config()};
+  auto cfg = small_config();
+  cfg.prefix_ban_threshold = 0;  // 300 neighbours: count source bans only
+  BanManager bans{cfg};
   std::atomic<bool> stop{false};
   std::thread reader{[&] {
     while (!stop.load()) (void)bans.is_banned(ip("192.0.2.1"), t0);
@@ -344,6 +347,66 @@ TEST(BanManager, ConcurrentFailuresAndLookups) {
   reader.join();
   // 300 sources, 3 failures each within the window: each is banned exactly once.
   EXPECT_EQ(bans.active_count(t0 + 301s), 300U);
+}
+
+// Bans `source` (max_failures failures) and returns the prefix ban that completed, if any.
+std::optional<Ban> ban_source(BanManager& bans, std::string_view source, TimePoint now) {
+  std::optional<Ban> prefix;
+  for (int i = 0; i < 3; ++i) (void)bans.record_failure(ip(source), "", now, &prefix);
+  EXPECT_TRUE(bans.is_banned(ip(source), now)) << source;
+  return prefix;
+}
+
+TEST(BanManager, ThreeBannedSourcesOfOneSlash24BanTheSlash24) {
+  BanManager bans{small_config()};  // prefix_ban: threshold 3, /24, /48 by default
+  EXPECT_FALSE(ban_source(bans, "198.51.100.1", t0));
+  EXPECT_FALSE(ban_source(bans, "198.51.100.2", t0 + 1min));
+  EXPECT_FALSE(bans.is_banned(ip("198.51.100.77"), t0 + 1min));
+  const auto prefix = ban_source(bans, "198.51.100.3", t0 + 2min);
+  ASSERT_TRUE(prefix);
+  EXPECT_EQ(prefix->cidr.to_string(), "198.51.100.0/24");
+  EXPECT_EQ(prefix->origin, BanOrigin::automatic);
+  EXPECT_EQ(prefix->until, t0 + 2min + 15min);  // the ban time of the source ban
+  EXPECT_TRUE(bans.is_banned(ip("198.51.100.77"), t0 + 3min));
+  EXPECT_FALSE(bans.is_banned(ip("198.51.101.1"), t0 + 3min));
+  // The admin API lists it with the source bans, origin "auto".
+  const auto listed = bans.list(t0 + 3min);
+  EXPECT_TRUE(std::any_of(listed.begin(), listed.end(), [](const Ban& b) {
+    return b.cidr.to_string() == "198.51.100.0/24" && b.origin == BanOrigin::automatic;
+  }));
+}
+
+TEST(BanManager, PrefixBansCountWithinFindTimeOnlyAndSpareExemptRanges) {
+  BanManager bans{small_config()};
+  EXPECT_FALSE(ban_source(bans, "203.0.113.1", t0));
+  EXPECT_FALSE(ban_source(bans, "203.0.113.2", t0 + 1min));
+  EXPECT_FALSE(ban_source(bans, "203.0.113.3", t0 + 11min));  // the first left the window
+
+  auto cfg = small_config();
+  cfg.exempt = {cidr("192.0.2.128/25")};  // inside the /24 the bans would cover
+  BanManager spared{cfg};
+  EXPECT_FALSE(ban_source(spared, "192.0.2.1", t0));
+  EXPECT_FALSE(ban_source(spared, "192.0.2.2", t0));
+  EXPECT_FALSE(ban_source(spared, "192.0.2.3", t0));
+  EXPECT_FALSE(spared.is_banned(ip("192.0.2.200"), t0));
+
+  cfg = small_config();
+  cfg.prefix_ban_threshold = 0;  // off
+  BanManager off{cfg};
+  EXPECT_FALSE(ban_source(off, "198.51.100.1", t0));
+  EXPECT_FALSE(ban_source(off, "198.51.100.2", t0));
+  EXPECT_FALSE(ban_source(off, "198.51.100.3", t0));
+}
+
+TEST(BanManager, ThreeBannedSlash64sOfOneSlash48BanTheSlash48) {
+  BanManager bans{small_config()};
+  EXPECT_FALSE(ban_source(bans, "2001:db8:1:1::1", t0));
+  EXPECT_FALSE(ban_source(bans, "2001:db8:1:2::1", t0));
+  const auto prefix = ban_source(bans, "2001:db8:1:3::1", t0);
+  ASSERT_TRUE(prefix);
+  EXPECT_EQ(prefix->cidr.to_string(), "2001:db8:1::/48");
+  EXPECT_TRUE(bans.is_banned(ip("2001:db8:1:ffff::9"), t0));
+  EXPECT_FALSE(bans.is_banned(ip("2001:db8:2::1"), t0));
 }
 
 }  // namespace

@@ -57,9 +57,11 @@ milliseconds BanManager::ban_duration(std::uint32_t offenses) const {
 }
 
 std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
-                                              std::string_view username, TimePoint now) {
+                                              std::string_view username, TimePoint now,
+                                              std::optional<Ban>* prefix_ban) {
   std::lock_guard writer{writer_mutex_};
   std::optional<Ban> created;
+  std::optional<Ban> widened;
   std::optional<state::OffenderRecord> offender_record;
   {
     std::unique_lock lock{mutex_};
@@ -89,6 +91,7 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
       exact_[key] = ban;
       offenders_[key] = Offender{offenses + 1, now};
       offender_record = state::OffenderRecord{key.to_string(), offenses + 1, now};
+      widened = prefix_ban_locked(range, now, ban_duration(offenses));
       created = std::move(ban);
     }
     if (failures_.size() + username_failures_.size() > sweep_at_) {
@@ -100,7 +103,35 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
     state::reported(store_->put_ban(to_record(*created)));
     state::reported(store_->put_offender(*offender_record));
   }
+  if (widened && store_ != nullptr) state::reported(store_->put_ban(to_record(*widened)));
+  if (prefix_ban != nullptr) *prefix_ban = std::move(widened);
   return created;
+}
+
+std::optional<Ban> BanManager::prefix_ban_locked(const config::Cidr& source, TimePoint now,
+                                                 std::chrono::milliseconds duration) {
+  if (config_.prefix_ban_threshold == 0) return std::nullopt;
+  const config::Cidr prefix =
+      config::source_range(source.network, config_.prefix_ban_ipv4, config_.prefix_ban_ipv6);
+  if (prefix.prefix >= source.prefix) return std::nullopt;  // no wider than one source
+  auto& times = prefix_bans_[prefix.network];
+  slide(times, now, config_.find_time);
+  times.push_back(now);
+  if (times.size() < config_.prefix_ban_threshold) return std::nullopt;
+  times.clear();
+  // Never a range that holds an exempt one (or lies inside it).
+  for (const auto& e : config_.exempt) {
+    if (prefix.contains(e.network) || e.contains(prefix.network)) return std::nullopt;
+  }
+  if (const auto* b = find_locked(prefix.network, now); b != nullptr && b->cidr.prefix <= prefix.prefix) {
+    return std::nullopt;  // already banned as a whole
+  }
+  Ban ban{prefix, now + duration,
+          std::to_string(config_.prefix_ban_threshold) + " sources of " + prefix.to_string() +
+              " banned within " + config::format_duration(config_.find_time),
+          BanOrigin::automatic, 0};
+  file_locked(ban);
+  return ban;
 }
 
 void BanManager::record_username_locked(std::string_view username, TimePoint now) {
@@ -258,6 +289,8 @@ void BanManager::sweep_locked(TimePoint now) {
   std::erase_if(failures_, [](const auto& entry) { return entry.second.empty(); });
   std::erase_if(offenders_,
                 [&](const auto& entry) { return entry.second.last_ban <= now - offender_memory; });
+  for (auto& [prefix, times] : prefix_bans_) slide(times, now, config_.find_time);
+  std::erase_if(prefix_bans_, [](const auto& entry) { return entry.second.empty(); });
   for (auto& [name, times] : username_failures_) slide(times, now, config_.username_find_time);
   std::erase_if(username_failures_, [](const auto& entry) { return entry.second.empty(); });
   std::erase_if(username_blocks_, [&](const auto& entry) { return entry.second <= now; });

@@ -151,10 +151,16 @@ struct BruteforceConfig {
   // loader, so failure counts and bans key sources as admission does.
   std::uint8_t source_ipv4_prefix = 32;
   std::uint8_t source_ipv6_prefix = 64;
-  // `inference:` — what counts as a failed NLA logon (documented in README with the figures
-  // measured against xfreerdp and freerdp-shadow-cli).
+  // `prefix_ban:` — when `threshold` sources of one IPv4 /`ipv4` or IPv6 /`ipv6` prefix were
+  // banned within find_time, the prefix is banned for the ban time of the last one; exempt
+  // ranges never are. threshold 0 = off.
+  std::uint32_t prefix_ban_threshold = 3;  // `prefix_ban.threshold`: 0..1000
+  std::uint8_t prefix_ban_ipv4 = 24;       // `prefix_ban.ipv4`: 8..32
+  std::uint8_t prefix_ban_ipv6 = 48;       // `prefix_ban.ipv6`: 16..128
+  // `inference:` — accepted for old configuration files and ignored: failed logons are judged
+  // from the TLS record stream now (protocol/nla_judge.hpp, docs/e2e.md).
   Duration failure_max_duration = 5s;             // `inference.max_duration`
-  std::uint64_t failure_max_server_bytes = 3072;  // `inference.max_server_bytes` (docs/e2e.md)
+  std::uint64_t failure_max_server_bytes = 3072;  // `inference.max_server_bytes`
   // `username:` — password-spray defence: failures for one cookie username across sources.
   std::uint32_t username_max_failures = 20;  // `username.max_failures`; 0 = off
   Duration username_find_time = 10min;       // `username.find_time`

@@ -3,9 +3,12 @@
 //
 //   record_failure(source, username, now)
 //     source exempt?                      -> ignored
-//     failures of source within find_time -> max_failures reached: ban the source (/32 | /128)
-//       for ban_time * ban_time_factor^offenses, capped at ban_time_max, where `offenses` is
-//       how many times the source was banned before (remembered for offender_memory)
+//     failures of source within find_time -> max_failures reached: ban the source (its
+//       sources.per_source range: /32, IPv6 /64) for ban_time * ban_time_factor^offenses,
+//       capped at ban_time_max, where `offenses` is how many times the source was banned before
+//       (remembered for offender_memory)
+//       -> prefix_ban.threshold sources of one /24 (IPv6 /48) banned within find_time: ban the
+//          prefix for the same time, unless it overlaps an exempt range
 //     failures of username (case-insensitive, any source) within username.find_time
 //       -> username.max_failures reached: username_blocked() for username.block_time
 //
@@ -59,11 +62,11 @@ class BanManager {
 
   explicit BanManager(config::BruteforceConfig config, state::StateStore* store = nullptr);
 
-  // A failed logon inferred for `source` (and its cookie `username`, "" when none). Returns the
-  // ban it created, if any. Ignored when bruteforce is disabled, the source is exempt or it is
-  // already banned.
+  // A failed logon judged for `source` (and its cookie `username`, "" when none). Returns the
+  // source ban it created, if any, and puts a prefix ban it created in `*prefix_ban`. Ignored
+  // when bruteforce is disabled, the source is exempt or it is already banned.
   std::optional<Ban> record_failure(const config::IpAddress& source, std::string_view username,
-                                    TimePoint now);
+                                    TimePoint now, std::optional<Ban>* prefix_ban = nullptr);
 
   [[nodiscard]] bool is_banned(const config::IpAddress& source, TimePoint now) const;
   // The live ban covering `source` (the exact one first), for audit records and the admin API.
@@ -101,6 +104,9 @@ class BanManager {
   [[nodiscard]] config::Cidr source_of(const config::IpAddress& address) const noexcept;
   void file_locked(Ban ban);  // into exact_ or wide_; mutex_ held
   [[nodiscard]] const Ban* find_locked(const config::IpAddress& source, TimePoint now) const;
+  // After a source ban at `now`: the prefix ban it completes, if any (and files it).
+  std::optional<Ban> prefix_ban_locked(const config::Cidr& source, TimePoint now,
+                                       std::chrono::milliseconds duration);
   void record_username_locked(std::string_view username, TimePoint now);
 
   state::StateStore* store_;
@@ -117,6 +123,8 @@ class BanManager {
   // Failure times per source within find_time, newest last, at most max_failures of them.
   std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> failures_;
   std::unordered_map<config::IpAddress, Offender, AddressHash> offenders_;
+  // Times of automatic source bans per prefix_ban prefix (network address), within find_time.
+  std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> prefix_bans_;
   std::unordered_map<std::string, std::vector<TimePoint>> username_failures_;  // lower case
   std::unordered_map<std::string, TimePoint> username_blocks_;                 // until
   std::size_t sweep_at_ = 1024;  // sweep the counters when they grow past this
