@@ -123,7 +123,8 @@ std::optional<Ban> BanManager::prefix_ban_locked(const config::Cidr& source, Tim
   for (const auto& e : config_.exempt) {
     if (prefix.contains(e.network) || e.contains(prefix.network)) return std::nullopt;
   }
-  if (const auto* b = find_locked(prefix.network, now); b != nullptr && b->cidr.prefix <= prefix.prefix) {
+  if (const auto* b = find_locked(prefix.network, now);
+      b != nullptr && b->cidr.prefix <= prefix.prefix) {
     return std::nullopt;  // already banned as a whole
   }
   Ban ban{prefix, now + duration,
