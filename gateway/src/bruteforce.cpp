@@ -45,26 +45,17 @@ void on_auth_failure(Services& services, const config::Config& cfg, const Peer& 
   auto ban = services.bans->record_failure(peer.address, user, now, &prefix_ban);
   services.metrics.usernames_throttled().Set(
       static_cast<double>(services.bans->blocked_username_count(now)));
-  if (ban) {
+  for (const auto* created : {ban ? &*ban : nullptr, prefix_ban ? &*prefix_ban : nullptr}) {
+    if (created == nullptr) continue;
     services.metrics.bans_total(false).Increment();
     services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));
     log_event(spdlog::level::warn, "ban",
               {{"conn", conn},
-               {"cidr", ban->cidr.to_string()},
+               {"cidr", created->cidr.to_string()},
                {"origin", "auto"},
-               {"until", rfc3339(ban->until)},
-               {"offenses", ban->offenses},
-               {"reason", ban->reason}});
-  }
-  if (prefix_ban) {
-    services.metrics.bans_total(false).Increment();
-    services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));
-    log_event(spdlog::level::warn, "ban",
-              {{"conn", conn},
-               {"cidr", prefix_ban->cidr.to_string()},
-               {"origin", "auto"},
-               {"until", rfc3339(prefix_ban->until)},
-               {"reason", prefix_ban->reason}});
+               {"until", rfc3339(created->until)},
+               {"offenses", created->offenses},
+               {"reason", created->reason}});
   }
 }
 
