@@ -62,6 +62,20 @@ class BruteForce(lib.AccessTestCase):
         self.assertEqual(lib.metric(gw, "rdpgate_connections_total",
                                     {"listener": "main", "outcome": "banned"}), 1)
 
+    def test_spray_throttles_strangers_never_exempt_sources(self):
+        # Wrong passwords for one username from 10 sources: the throttle engages for any
+        # further non-exempt source, while the user still reaches the host from an exempt one.
+        gw = self.gateway("{enabled: true, max_failures: 100, exempt: [\"127.0.0.128/25\"], "
+                          "username: {max_failures: 10, find_time: 10m, block_time: 15m}}")
+        for n in range(10):
+            self.fail(gw, "sprayed", f"127.0.0.{60 + n}")
+        self.assertEqual(lib.wait_metric(gw, "rdpgate_usernames_throttled", 1), 1)
+        record = self.refused(gw, "sprayed", "127.0.0.75")
+        self.assertEqual((record["outcome"], record["reason"]), ("banned", "username_throttled"),
+                         record)
+        record = self.fail(gw, "sprayed", "127.0.0.140")  # exempt: reaches the host
+        self.assertEqual(record["src"], "127.0.0.140", record)
+
     def test_source_ban_and_exempt_range(self):
         gw = self.gateway("{enabled: true, max_failures: 3, find_time: 10m, ban_time: 15m, "
                           "exempt: [\"127.0.0.128/25\"], username: {max_failures: 0}}")

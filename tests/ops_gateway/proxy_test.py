@@ -6,6 +6,8 @@ and 2001:db8::/32.
   the session relays, and the audit record's `src`/`src_port` are the client's from the header;
   on `ppdeny` the same client is refused with `denied_source` — admission uses the real client.
 - The header and the request may arrive in separate segments.
+- Per-source keys by prefix: 200 PROXY v2 clients from one IPv6 /64 share one rate limit (the
+  burst passes, the rest are `rate_limited`); a client from another /64 is unaffected.
 - From an untrusted source (127.0.0.2), a PROXY header is refused (`proxy_refused`) and its
   `src` stays the real peer; a trusted peer that sends a malformed header, or none, is refused
   (`proxy_refused`) too. None of the refused connections reaches the backend.
@@ -28,10 +30,13 @@ UNTRUSTED = "127.0.0.2"
 def config(state: str, backend: str) -> str:
     trusted = f'{{trusted: ["{LOOPBACK}/32"]}}'
     deny = '{deny: ["203.0.113.0/24", "2001:db8::/32"]}'
+    rate = '{per_source: {rate: "1/h", burst: 3}}'
     listeners = (f'  - {{name: pp, address: "{LOOPBACK}:0", route: pool, '
                  f'proxy_protocol: {trusted}}}\n'
                  f'  - {{name: ppdeny, address: "{LOOPBACK}:0", route: pool, '
-                 f'proxy_protocol: {trusted}, sources: {deny}}}\n')
+                 f'proxy_protocol: {trusted}, sources: {deny}}}\n'
+                 f'  - {{name: pprate, address: "{LOOPBACK}:0", route: pool, '
+                 f'proxy_protocol: {trusted}, sources: {rate}}}\n')
     routes = f'  - {{name: pool, backends: ["{backend}"]}}\n'
     return base_config(state, listeners, routes)
 
@@ -117,6 +122,19 @@ def proxy_protocol(suite: Suite) -> None:
     wait_until(lambda: g.metric("rdpgate_connections_total",
                                 {"listener": "pp", "outcome": "proxy_refused"}) == want, 3,
                f"rdpgate_connections_total{{listener=pp,outcome=proxy_refused}} == {want}")
+    # One IPv6 /64 is one source: 200 addresses share the burst of 3.
+    pprate = g.port("pprate")
+    outcomes = [try_rdp(pprate, user=f"v6-{n}",
+                        prefix=proxy_v2(f"2001:db8:0:64::{n + 1:x}", 6000 + n))[0]
+                for n in range(200)]
+    check(outcomes.count("ok") == 3, f"one /64, burst 3: {outcomes.count('ok')} passed")
+    # (Their audit lines are rate-limited like every admission refusal; the counter is exact.)
+    wait_until(lambda: g.metric("rdpgate_connections_total",
+                                {"listener": "pprate", "outcome": "rate_limited"}) == 197, 3,
+               "197 rate_limited connections on pprate")
+    outcome, _ = try_rdp(pprate, user="other-64", prefix=proxy_v2("2001:db8:0:65::1", 6300))
+    check(outcome == "ok", f"a client of another /64 was refused: {outcome}")
+
     # No label carries a client address.
     check(CLIENT not in g.scrape() and "2001:db8" not in g.scrape(), "an address in a label")
 
