@@ -26,7 +26,9 @@ std::optional<std::vector<std::string>> globs(Walker& walker, const Field& field
 // Writes into `into` only the keys present, so that a listener's `sources:` decoded onto a
 // copy of the global values overrides just the keys it names (`per_source` keys one by one).
 void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
-  const MapReader map{walker, field, {"allow", "deny", "max_connections", "per_source"}};
+  const MapReader map{
+      walker, field, {"allow", "deny", "max_connections", "per_source", "observe_only"}};
+  if (auto f = map.get("observe_only")) set(into.observe_only, walker.boolean(*f));
   if (auto f = map.get("allow")) {
     if (auto list = walker.cidrs(*f)) into.allow = std::move(*list);
   }
@@ -53,8 +55,11 @@ void decode_sources(Walker& walker, const Field& field, SourcesConfig& into) {
 }
 
 void decode_inspection(Walker& walker, const Field& field, InspectionConfig& into) {
-  const MapReader map{
-      walker, field, {"timeout", "max_bytes", "require_protocols", "usernames", "direct_approach"}};
+  const MapReader map{walker,
+                      field,
+                      {"timeout", "max_bytes", "require_protocols", "usernames", "direct_approach",
+                       "observe_only"}};
+  if (auto f = map.get("observe_only")) set(into.observe_only, walker.boolean(*f));
   if (auto f = map.get("timeout")) set(into.timeout, walker.duration(*f, 100ms, 60s));
   if (auto f = map.get("max_bytes")) set(into.max_bytes, walker.size(*f, 64, 64 * 1024));
   if (auto f = map.get("require_protocols")) {
@@ -137,11 +142,13 @@ void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
 }
 
 void decode_bruteforce(Walker& walker, const Field& field, BruteforceConfig& into) {
-  const MapReader map{walker,
-                      field,
-                      {"enabled", "find_time", "max_failures", "ban_time", "ban_time_factor",
-                       "ban_time_max", "exempt", "inference", "username", "prefix_ban"}};
+  const MapReader map{
+      walker,
+      field,
+      {"enabled", "find_time", "max_failures", "ban_time", "ban_time_factor", "ban_time_max",
+       "exempt", "inference", "username", "prefix_ban", "observe_only"}};
   if (auto f = map.get("enabled")) set(into.enabled, walker.boolean(*f));
+  if (auto f = map.get("observe_only")) set(into.observe_only, walker.boolean(*f));
   if (auto f = map.get("find_time")) set(into.find_time, walker.duration(*f, 1s, 30 * 24h));
   if (auto f = map.get("max_failures")) set(into.max_failures, walker.integer(*f, 1, 1000000));
   if (auto f = map.get("ban_time")) set(into.ban_time, walker.duration(*f, 1s, 365 * 24h));

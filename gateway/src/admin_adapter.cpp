@@ -47,7 +47,7 @@ std::vector<admin::BanView> AdminAdapter::list_bans() {
   std::vector<admin::BanView> out;
   for (const auto& b : p_.bans.list(SystemClock::now())) {
     out.push_back({b.cidr.to_string(), b.until, b.reason,
-                   b.origin == security::BanOrigin::manual ? "manual" : "auto"});
+                   b.origin == security::BanOrigin::manual ? "manual" : "auto", b.observed});
   }
   return out;
 }

@@ -47,12 +47,15 @@ void on_auth_failure(Services& services, const config::Config& cfg, const Peer& 
       static_cast<double>(services.bans->blocked_username_count(now)));
   for (const auto* created : {ban ? &*ban : nullptr, prefix_ban ? &*prefix_ban : nullptr}) {
     if (created == nullptr) continue;
-    services.metrics.bans_total(false).Increment();
-    services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));
+    if (!created->observed) {
+      services.metrics.bans_total(false).Increment();
+      services.metrics.bans_active().Set(static_cast<double>(services.bans->active_count(now)));
+    }
     log_event(spdlog::level::warn, "ban",
               {{"conn", conn},
                {"cidr", created->cidr.to_string()},
                {"origin", "auto"},
+               {"observed", created->observed},
                {"until", rfc3339(created->until)},
                {"offenses", created->offenses},
                {"reason", created->reason}});

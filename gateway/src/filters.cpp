@@ -13,10 +13,14 @@ Decision SourceDenyList::on_admission(const Peer& peer, SystemClock::time_point)
 }
 
 Decision BanCheck::on_admission(const Peer& peer, SystemClock::time_point now) const {
-  if (services_.bans != nullptr && services_.bans->is_banned(peer.address, now)) {
-    return Decision::refuse(OutcomeKind::banned, Why::ban);
-  }
-  return Decision::pass();
+  if (services_.bans == nullptr) return Decision::pass();
+  const auto ban = services_.bans->cover(peer.address, now);
+  if (!ban) return Decision::pass();
+  auto d = Decision::refuse(OutcomeKind::banned, Why::ban);
+  // A ban computed in observe mode is never enforced; in observe mode automatic bans are not
+  // either. An operator's manual ban always is.
+  d.observed = ban->observed || (observe_only_ && ban->origin == security::BanOrigin::automatic);
+  return d;
 }
 
 Decision SourceAllowList::on_admission(const Peer& peer, SystemClock::time_point now) const {

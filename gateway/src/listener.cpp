@@ -18,21 +18,29 @@ struct Listeners::Listener {
 };
 
 std::optional<Outcome> admit_source(const Policy& policy, Services& services, const Peer& peer,
-                                    ConnectionSlot& slot) {
-  if (auto d = policy.admit(peer, SystemClock::now()); d.refused()) {
+                                    ConnectionSlot& slot, Observed& observed) {
+  if (auto d = policy.admit(peer, SystemClock::now(), observed); d.refused()) {
     return Outcome{Phase::admission, d.refusal, d.reason};
   }
   const auto& s = policy.listeners().at(peer.listener).cfg.sources;
   const auto key = s.source_range(peer.address).network;  // one IPv6 /64 is one source
+  std::optional<Outcome> refused;
   switch (services.tracker.acquire(key, s.max_connections, s.per_source_max_connections)) {
     case ConnectionTracker::Result::admitted:
       slot = ConnectionSlot(&services.tracker, key);
       return std::nullopt;
     case ConnectionTracker::Result::too_many_total:
-      return Outcome{Phase::admission, OutcomeKind::too_many_connections, Why::global_limit};
+      refused = Outcome{Phase::admission, OutcomeKind::too_many_connections, Why::global_limit};
+      break;
     case ConnectionTracker::Result::too_many_per_source:
-      return Outcome{Phase::admission, OutcomeKind::too_many_connections, Why::per_source_limit};
+      refused = Outcome{Phase::admission, OutcomeKind::too_many_connections, Why::per_source_limit};
+      break;
   }
+  if (!s.observe_only) return refused;
+  // Observe mode: counted as it would be refused, and still tracked, so the counts stay true.
+  observed.add(*refused);
+  (void)services.tracker.acquire(key, 0, 0);
+  slot = ConnectionSlot(&services.tracker, key);
   return std::nullopt;
 }
 
@@ -141,8 +149,9 @@ void Listeners::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_p
   // session on the client address it carries.
   const bool via_proxy = lp.cfg.proxy_protocol && lp.trusted_proxies.contains(peer.address);
   ConnectionSlot slot;
+  Observed observed;
   if (!via_proxy) {
-    if (const auto refused = admit_source(*policy, sessions_.services, peer, slot)) {
+    if (const auto refused = admit_source(*policy, sessions_.services, peer, slot, observed)) {
       // Close with RST (linger 0): no TIME_WAIT state kept for a refused peer.
       socket.set_option(asio::socket_base::linger(true, 0), ec);
       socket.close(ec);
@@ -152,13 +161,14 @@ void Listeners::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_p
       record.start = SystemClock::now();
       record.accepted = accepted;
       record.peer = &peer;
+      record.observed = &observed;
       record_outcome(sessions_.services, *policy, record, *refused);
       return;
     }
   }
   auto executor = socket.get_executor();
   auto session = std::make_unique<Session>(sessions_, std::move(policy), std::move(socket), peer,
-                                           std::move(slot), !via_proxy, accepted);
+                                           std::move(slot), !via_proxy, observed, accepted);
   asio::co_spawn(
       executor,
       [](std::unique_ptr<Session> s) -> awaitable<void> { co_await s->run(); }(std::move(session)),

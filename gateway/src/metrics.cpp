@@ -97,6 +97,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("rdpgate_refusals_total")
                    .Help("Refused connections by listener, phase and reason.")
                    .Register(r);
+  observed_ = &BuildCounter()
+                   .Name("rdpgate_observed_refusals_total")
+                   .Help(
+                       "Connections a rule in observe mode would have refused, by listener and "
+                       "the outcome they would have had.")
+                   .Register(r);
   sessions_active_ = &BuildGauge()
                           .Name("rdpgate_sessions_active")
                           .Help("Connections currently relaying, by listener.")
@@ -228,6 +234,14 @@ ListenerMetrics& Metrics::listener(const std::string& name) {
     for (auto kind : all_outcomes()) {
       slot->connections[static_cast<std::size_t>(kind)] =
           &connections_->Add({{"listener", name}, {"outcome", std::string(to_string(kind))}});
+    }
+    // The outcomes of the rules `observe_only` covers (sources, inspection, bruteforce).
+    for (auto kind : {OutcomeKind::denied_source, OutcomeKind::banned, OutcomeKind::rate_limited,
+                      OutcomeKind::too_many_connections, OutcomeKind::not_rdp,
+                      OutcomeKind::malformed, OutcomeKind::inspect_timeout,
+                      OutcomeKind::protocol_not_allowed, OutcomeKind::username_denied}) {
+      slot->observed[static_cast<std::size_t>(kind)] =
+          &observed_->Add({{"listener", name}, {"reason", std::string(to_string(kind))}});
     }
     slot->sessions_active = &sessions_active_->Add({{"listener", name}});
     slot->handshake_seconds = &handshake_->Add({{"listener", name}}, latency_buckets());

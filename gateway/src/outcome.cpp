@@ -66,6 +66,13 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
   if (c.request != nullptr) {
     metrics.requested_protocols(c.request->requested_protocols, c.request->has_negotiation);
   }
+  const bool observed = c.observed != nullptr && !c.observed->empty();
+  if (observed) {
+    if (auto* counter =
+            listener.metrics->observed[static_cast<std::size_t>(c.observed->first().kind)]) {
+      counter->Increment();
+    }
+  }
   if (c.selected) metrics.selected_protocol(*c.selected);
   if (c.negotiation_failure) metrics.selected_protocol(Metrics::negotiation_failure);
   if (c.handshake) listener.metrics->handshake_seconds->Observe(c.handshake->count());
@@ -108,7 +115,8 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
        {"bytes_in", c.bytes_in},
        {"bytes_out", c.bytes_out},
        {"handshake_ms", c.handshake ? c.handshake->count() * 1000.0 : 0.0},
-       {"evidence", c.evidence}});
+       {"evidence", c.evidence},
+       {"observed", observed ? c.observed->text() : std::string()}});
 }
 
 }  // namespace rdpgate::gateway

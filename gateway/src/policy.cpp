@@ -45,23 +45,32 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
     lp.limits.max_total = lc.inspection.max_bytes;
     if (lc.proxy_protocol) lp.trusted_proxies = config::CidrSet(lc.proxy_protocol->trusted);
     const auto& s = lc.sources;
-    if (!s.deny.empty())
-      lp.admission.push_back(std::make_unique<SourceDenyList>(config::CidrSet(s.deny)));
-    lp.admission.push_back(std::make_unique<BanCheck>(services));
+    const auto& bf = cfg.bruteforce;
+    const auto add = [](std::vector<FilterStep>& chain, bool observe, auto filter) {
+      chain.push_back(FilterStep{std::move(filter), observe});
+    };
+    if (!s.deny.empty()) {
+      add(lp.admission, s.observe_only, std::make_unique<SourceDenyList>(config::CidrSet(s.deny)));
+    }
+    add(lp.admission, false, std::make_unique<BanCheck>(services, bf.observe_only));
     std::optional<config::CidrSet> allow;
     if (s.allow) allow = config::CidrSet(*s.allow);
-    lp.admission.push_back(std::make_unique<SourceAllowList>(
-        std::move(allow), lc.mode == config::AccessMode::jit, services));
+    add(lp.admission, s.observe_only,
+        std::make_unique<SourceAllowList>(std::move(allow), lc.mode == config::AccessMode::jit,
+                                          services));
     if (s.per_source_rate.per_second > 0) {
-      lp.admission.push_back(std::make_unique<SourceRateLimit>(services.rate_limiter(lc.name), s));
+      add(lp.admission, s.observe_only,
+          std::make_unique<SourceRateLimit>(services.rate_limiter(lc.name), s));
     }
     const auto& i = lc.inspection;
-    lp.request.push_back(
+    add(lp.request, i.observe_only,
         std::make_unique<ProtocolRequirement>(i.require_protocols, i.require_any, i.accept_rdp));
-    lp.request.push_back(std::make_unique<UsernamePolicy>(i.username_allow, i.username_deny));
+    add(lp.request, i.observe_only,
+        std::make_unique<UsernamePolicy>(i.username_allow, i.username_deny));
     std::optional<config::CidrSet> trusted;
     if (s.allow) trusted = config::CidrSet(*s.allow);
-    lp.request.push_back(std::make_unique<UsernameThrottle>(services, std::move(trusted)));
+    add(lp.request, bf.observe_only,
+        std::make_unique<UsernameThrottle>(services, std::move(trusted)));
     p->listeners_.push_back(std::move(lp));
   }
   for (const auto& rc : cfg.routes) {
@@ -89,19 +98,32 @@ std::optional<std::size_t> Policy::find_route(const std::string& name) const {
   return std::nullopt;
 }
 
-Decision Policy::admit(const Peer& peer, SystemClock::time_point now) const {
-  for (const auto& f : listeners_.at(peer.listener).admission) {
-    if (auto d = f->on_admission(peer, now); d.refused()) return d;
+namespace {
+
+// The first enforced refusal of `chain`, or pass; refusals not enforced go to `observed`.
+template <typename Evaluate>
+Decision run_chain(const std::vector<FilterStep>& chain, Phase phase, Observed& observed,
+                   Evaluate evaluate) {
+  for (const auto& step : chain) {
+    auto d = evaluate(*step.filter);
+    if (!d.refused()) continue;
+    if (!step.observe_only && !d.observed) return d;
+    observed.add(Outcome{phase, d.refusal, d.reason});
   }
   return Decision::pass();
 }
 
-Decision Policy::check(const Peer& peer, const Request& request,
-                       SystemClock::time_point now) const {
-  for (const auto& f : listeners_.at(peer.listener).request) {
-    if (auto d = f->on_request(peer, request, now); d.refused()) return d;
-  }
-  return Decision::pass();
+}  // namespace
+
+Decision Policy::admit(const Peer& peer, SystemClock::time_point now, Observed& observed) const {
+  return run_chain(listeners_.at(peer.listener).admission, Phase::admission, observed,
+                   [&](const Filter& f) { return f.on_admission(peer, now); });
+}
+
+Decision Policy::check(const Peer& peer, const Request& request, SystemClock::time_point now,
+                       Observed& observed) const {
+  return run_chain(listeners_.at(peer.listener).request, Phase::policy, observed,
+                   [&](const Filter& f) { return f.on_request(peer, request, now); });
 }
 
 namespace {

@@ -150,4 +150,15 @@ std::string_view Reason::name() const noexcept {
 
 std::ostream& operator<<(std::ostream& out, Reason reason) { return out << reason.name(); }
 
+std::string Observed::text() const {
+  std::string out;
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (i != 0) out += ' ';
+    out += to_string(items_[i].kind);
+    out += ':';
+    out += items_[i].reason.name();
+  }
+  return out;
+}
+
 }  // namespace rdpgate::gateway

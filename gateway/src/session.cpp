@@ -27,7 +27,8 @@ constexpr std::size_t linger_max_bytes = 64 * 1024;
 }  // namespace
 
 Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client,
-                 Peer peer, ConnectionSlot slot, bool admitted, SteadyClock::time_point accepted)
+                 Peer peer, ConnectionSlot slot, bool admitted, Observed observed,
+                 SteadyClock::time_point accepted)
     : ctx_(ctx),
       policy_(std::move(policy)),
       listener_(&policy_->listeners().at(peer.listener)),
@@ -36,6 +37,7 @@ Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp:
       peer_(peer),
       slot_(std::move(slot)),
       admitted_(admitted),
+      observed_(observed),
       accepted_(accepted),
       started_wall_(SystemClock::now()),
       entry_(std::make_shared<SessionEntry>()),
@@ -96,7 +98,8 @@ awaitable<void> Session::run() {
                                   .bytes_in = traffic_.in,
                                   .bytes_out = traffic_.out,
                                   .handshake = handshake_,
-                                  .evidence = evidence_},
+                                  .evidence = evidence_,
+                                  .observed = &observed_},
                  outcome);
 }
 
@@ -122,16 +125,22 @@ awaitable<std::optional<Outcome>> Session::prepare() {
       co_return *refused;
     }
     entry_->set_source(endpoint_text(peer_.address, peer_.port));
-    if (auto refused = admit_source(*policy_, ctx_.services, peer_, slot_)) co_return *refused;
+    if (auto refused = admit_source(*policy_, ctx_.services, peer_, slot_, observed_)) {
+      co_return *refused;
+    }
   }
   auto flight = co_await read_first_flight(client_, prefix_, deadline_, *listener_);
   deadline_.disarm();
-  if (auto* refused = std::get_if<Outcome>(&flight)) co_return *refused;
-  request_ = std::move(std::get<Request>(flight));
-  entry_->set_user(request_->user);
+  if (auto* refused = std::get_if<Outcome>(&flight)) {
+    if (!pass_unparsed(*refused)) co_return *refused;
+  } else {
+    request_ = std::move(std::get<Request>(flight));
+    entry_->set_user(request_->user);
+  }
 
   const auto now = SystemClock::now();
-  if (auto d = policy_->check(peer_, *request_, now); d.refused()) {
+  if (auto d = request_->raw ? Decision::pass() : policy_->check(peer_, *request_, now, observed_);
+      d.refused()) {
     co_return co_await refuse(Phase::policy, d);
   }
   token_ = check_token(*policy_, ctx_.services, peer_, *request_, now);
@@ -169,7 +178,7 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   deadline_.arm(std::max(accepted_ + listener_->cfg.inspection.timeout,
                          SteadyClock::now() + route_->cfg.connect_timeout));
   auto confirm = co_await exchange_confirm(
-      server_, *forwarded, !request_->direct_tls,
+      server_, *forwarded, !request_->direct_tls && !request_->raw,
       request_->has_negotiation ? std::optional(request_->requested_protocols) : std::nullopt,
       deadline_);
   deadline_.disarm();
@@ -189,17 +198,22 @@ awaitable<std::optional<Outcome>> Session::upstream() {
 
   // A backend that does not enforce what the policy requires: answer the client with the
   // failure ourselves; it has not seen the server's Confirm yet (rdp-preauth-protocol.md §10).
+  // In observe mode the Confirm goes through and the refusal is only counted.
   const auto& insp = listener_->cfg.inspection;
   if (selected_ && insp.require_any && (*selected_ & insp.require_protocols) == 0 &&
       !(insp.accept_rdp && *selected_ == protocol::proto::rdp)) {
     auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, backend_selected(*selected_));
-    namespace p = protocol::proto;
-    d.reply = (insp.require_protocols & (p::hybrid | p::hybrid_ex)) != 0
-                  ? protocol::NegFailureCode::hybrid_required_by_server
-                  : protocol::NegFailureCode::ssl_required_by_server;
-    error_code ignored;
-    server_.close(ignored);
-    co_return co_await refuse(Phase::routing, d);
+    if (insp.observe_only) {
+      observed_.add(Outcome{Phase::routing, d.refusal, d.reason});
+    } else {
+      namespace p = protocol::proto;
+      d.reply = (insp.require_protocols & (p::hybrid | p::hybrid_ex)) != 0
+                    ? protocol::NegFailureCode::hybrid_required_by_server
+                    : protocol::NegFailureCode::ssl_required_by_server;
+      error_code ignored;
+      server_.close(ignored);
+      co_return co_await refuse(Phase::routing, d);
+    }
   }
   if (!confirm.bytes.empty()) {
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(confirm.bytes), use_nothrow);
@@ -238,6 +252,22 @@ awaitable<Outcome> Session::relay() {
     }
   }
   co_return outcome;
+}
+
+bool Session::pass_unparsed(const Outcome& refused) {
+  if (!listener_->cfg.inspection.observe_only) return false;
+  const bool inspection_rule = refused.kind == OutcomeKind::not_rdp ||
+                               refused.kind == OutcomeKind::malformed ||
+                               refused.kind == OutcomeKind::inspect_timeout;
+  // A client that left before completing a request was not refused: there is nothing to pass.
+  const bool client_left =
+      refused.reason == Why::closed_before_data || refused.reason == Why::truncated;
+  if (!inspection_rule || client_left) return false;
+  observed_.add(refused);
+  request_.emplace();
+  request_->raw = true;
+  prefix_.flight_size = prefix_.length - prefix_.proxy_size;  // all of it, verbatim
+  return true;
 }
 
 // Ends the connection with `d`, answering the client first when the decision carries a reply

@@ -1,12 +1,13 @@
 // The request handler without a network: authorization, RFC 3339 times, JSON shapes.
 
+#include "rdpgate/admin/handler.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include "fake_service.hpp"
 #include "rdpgate/admin/client.hpp"
-#include "rdpgate/admin/handler.hpp"
 #include "rdpgate/admin/json.hpp"
 
 namespace rdpgate::admin {
@@ -46,8 +47,8 @@ TEST(Rfc3339, FormatsUtcWholeSeconds) {
 }
 
 TEST(JsonShapes, AreExactlyTheContractsFields) {
-  const SessionView session{"s", "198.51.100.4:1", "public", "r", "10.0.0.1:3389", "bob",
-                            fixed_now(), 7, 8};
+  const SessionView session{"s",   "198.51.100.4:1", "public", "r", "10.0.0.1:3389",
+                            "bob", fixed_now(),      7,        8};
   EXPECT_EQ(to_json(session),
             boost::json::parse(R"({"id":"s","source":"198.51.100.4:1","listener":"public",
               "route":"r","backend":"10.0.0.1:3389","user":"bob",
@@ -55,6 +56,11 @@ TEST(JsonShapes, AreExactlyTheContractsFields) {
   const BanView ban{"192.0.2.0/24", fixed_now(), "why", "manual"};
   EXPECT_EQ(to_json(ban), boost::json::parse(R"({"cidr":"192.0.2.0/24",
               "until":"2026-11-22T10:00:00Z","reason":"why","origin":"manual"})"));
+  BanView observed{"192.0.2.7/32", fixed_now(), "5 failures", "auto"};
+  observed.observed = true;  // computed in observe mode: the one extra field
+  EXPECT_EQ(to_json(observed), boost::json::parse(R"({"cidr":"192.0.2.7/32",
+              "until":"2026-11-22T10:00:00Z","reason":"5 failures","origin":"auto",
+              "observed":true})"));
   const GrantView grant{"g", "192.0.2.0/24", "finance", fixed_now(), "t"};
   EXPECT_EQ(to_json(grant), boost::json::parse(R"({"id":"g","cidr":"192.0.2.0/24",
               "route":"finance","until":"2026-11-22T10:00:00Z","reason":"t"})"));
@@ -88,8 +94,8 @@ TEST(Handler, AThrowingServiceIsA500AndNotACrash) {
     bool revoke_grant(std::string_view) override { return false; }
     std::optional<std::string> reload() override { return std::nullopt; }
   } broken;
-  const auto response = handle_request(make_request(http::verb::get, "/v1/sessions", "k"), "k",
-                                       broken);
+  const auto response =
+      handle_request(make_request(http::verb::get, "/v1/sessions", "k"), "k", broken);
   EXPECT_EQ(response.result(), http::status::internal_server_error);
   EXPECT_EQ(boost::json::parse(response.body()),
             boost::json::parse(R"({"error":"internal error"})"));
@@ -98,8 +104,8 @@ TEST(Handler, AThrowingServiceIsA500AndNotACrash) {
 
 TEST(Handler, IgnoresTheQueryString) {
   testing::FakeService service;
-  const auto response = handle_request(make_request(http::verb::get, "/v1/bans?x=1", "k"), "k",
-                                       service);
+  const auto response =
+      handle_request(make_request(http::verb::get, "/v1/bans?x=1", "k"), "k", service);
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_EQ(boost::json::parse(response.body()).as_array().size(), 1U);
 }

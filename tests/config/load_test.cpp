@@ -70,6 +70,9 @@ TEST(LoadConfig, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.session.max_duration, 0s);
   EXPECT_EQ(c.shutdown.drain_timeout, 30s);
   EXPECT_TRUE(c.bruteforce.enabled);
+  EXPECT_FALSE(l.sources.observe_only);
+  EXPECT_FALSE(l.inspection.observe_only);
+  EXPECT_FALSE(c.bruteforce.observe_only);
   EXPECT_TRUE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.address.text, "127.0.0.1:9489");
   EXPECT_FALSE(c.admin.enabled);
@@ -79,6 +82,7 @@ TEST(LoadConfig, MinimalGetsDocumentedDefaults) {
 TEST(LoadConfig, ListenerOverridesMergePerKey) {
   const Config c = load_ok(R"(
 sources:
+  observe_only: true
   allow: ["10.0.0.0/8"]
   deny: ["10.9.0.0/16"]
   max_connections: 500
@@ -93,9 +97,11 @@ listeners:
   - name: special
     address: "[::1]:0"
     sources:
+      observe_only: false
       deny: ["10.8.0.0/16"]
       per_source: {rate: "1/s"}
     inspection:
+      observe_only: true
       timeout: 1s
       require_protocols: [rdp, ssl]
 routes:
@@ -109,6 +115,10 @@ admin: {address: ""}
   EXPECT_EQ(plain.deny, std::vector<Cidr>{cidr("10.9.0.0/16")});
   EXPECT_EQ(plain.per_source_rate, Rate{0.5});
   EXPECT_EQ(c.listeners[0].inspection.timeout, 2s);
+  EXPECT_TRUE(plain.observe_only);  // the global value
+  EXPECT_FALSE(c.listeners[0].inspection.observe_only);
+  EXPECT_FALSE(c.listeners[1].sources.observe_only);  // overridden per listener
+  EXPECT_TRUE(c.listeners[1].inspection.observe_only);
 
   const auto& special = c.listeners[1].sources;
   EXPECT_EQ(special.allow, std::vector<Cidr>{cidr("10.0.0.0/8")});  // inherited
@@ -119,7 +129,8 @@ admin: {address: ""}
   EXPECT_EQ(special.per_source_burst, 9U);                          // sibling key inherited
   EXPECT_EQ(special.per_source_ipv6_prefix, 56U);                   // sibling key inherited
   EXPECT_EQ(special.per_source_ipv4_prefix, 32U);                   // default
-  EXPECT_EQ(special.source_range(*parse_ip("2001:db8:0:ff12::9")).to_string(), "2001:db8:0:ff00::/56");
+  EXPECT_EQ(special.source_range(*parse_ip("2001:db8:0:ff12::9")).to_string(),
+            "2001:db8:0:ff00::/56");
   // Failure counts and bans key sources as admission does (the global values).
   EXPECT_EQ(c.bruteforce.source_ipv6_prefix, 56U);
   EXPECT_EQ(c.bruteforce.source_ipv4_prefix, 32U);
@@ -197,6 +208,7 @@ session: {idle_timeout: 1h30m, max_duration: 8h}
 shutdown: {drain_timeout: 0s}
 bruteforce:
   enabled: false
+  observe_only: true
   find_time: 5m
   max_failures: 3
   ban_time: 1h
@@ -251,6 +263,7 @@ tokens:
   EXPECT_EQ(b.ban_time, 1h);
   EXPECT_DOUBLE_EQ(b.ban_time_factor, 1.5);
   EXPECT_EQ(b.ban_time_max, 7 * 24h);
+  EXPECT_TRUE(b.observe_only);
   EXPECT_EQ(b.prefix_ban_threshold, 5U);
   EXPECT_EQ(b.prefix_ban_ipv4, 16U);
   EXPECT_EQ(b.prefix_ban_ipv6, 40U);

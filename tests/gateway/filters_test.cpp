@@ -2,12 +2,13 @@
 // protocol requirement (and which failure code answers the client), username globs and the
 // password-spray throttle.
 
+#include "rdpgate/gateway/filters.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
 
-#include "rdpgate/gateway/filters.hpp"
 #include "rdpgate/gateway/metrics.hpp"
 #include "rdpgate/gateway/services.hpp"
 #include "rdpgate/protocol/rdp.hpp"
@@ -91,17 +92,49 @@ TEST_F(FiltersTest, JitModeWithoutGrantTableRefuses) {
 }
 
 TEST_F(FiltersTest, BanCheckRefusesBannedSourcesUntilTheBanExpires) {
-  BanCheck without(services);
+  BanCheck without(services, false);
   EXPECT_FALSE(without.on_admission(peer("192.0.2.1"), t0).refused());  // no ban service
 
   security::BanManager bans(config::BruteforceConfig{});
   services.bans = &bans;
-  BanCheck f(services);
+  BanCheck f(services, false);
   bans.ban(*config::parse_cidr("192.0.2.0/24"), 15min, "manual", t0);
   auto d = f.on_admission(peer("192.0.2.1"), t0 + 1min);
   EXPECT_EQ(d.refusal, OutcomeKind::banned);
+  EXPECT_FALSE(d.observed);
   EXPECT_FALSE(f.on_admission(peer("192.0.3.1"), t0 + 1min).refused());
   EXPECT_FALSE(f.on_admission(peer("192.0.2.1"), t0 + 16min).refused());
+}
+
+TEST_F(FiltersTest, BanCheckInObserveModeReportsAutomaticBansAndEnforcesManualOnes) {
+  config::BruteforceConfig cfg;
+  cfg.max_failures = 2;
+  security::BanManager bans(cfg);
+  services.bans = &bans;
+  // An automatic ban made while enforcing, and an operator's manual ban.
+  for (int i = 0; i < 2; ++i) (void)bans.record_failure(test::ip("198.51.100.1"), "", t0);
+  bans.ban(*config::parse_cidr("192.0.2.0/24"), 15min, "manual", t0);
+
+  BanCheck observing(services, true);
+  auto automatic = observing.on_admission(peer("198.51.100.1"), t0 + 1s);
+  EXPECT_EQ(automatic.refusal, OutcomeKind::banned);
+  EXPECT_TRUE(automatic.observed);  // reported, not enforced
+  auto manual = observing.on_admission(peer("192.0.2.9"), t0 + 1s);
+  EXPECT_EQ(manual.refusal, OutcomeKind::banned);
+  EXPECT_FALSE(manual.observed);  // an operator's decision stays enforced
+
+  // A ban computed in observe mode is never enforced, even once observe mode is off.
+  cfg.observe_only = true;
+  bans.reconfigure(cfg);
+  for (int i = 0; i < 2; ++i) (void)bans.record_failure(test::ip("203.0.113.5"), "", t0);
+  EXPECT_FALSE(bans.is_banned(test::ip("203.0.113.5"), t0 + 1s));
+  cfg.observe_only = false;
+  bans.reconfigure(cfg);
+  BanCheck enforcing(services, false);
+  auto observed = enforcing.on_admission(peer("203.0.113.5"), t0 + 1s);
+  EXPECT_EQ(observed.refusal, OutcomeKind::banned);
+  EXPECT_TRUE(observed.observed);
+  EXPECT_FALSE(enforcing.on_admission(peer("198.51.100.1"), t0 + 1s).observed);
 }
 
 TEST_F(FiltersTest, RateLimitAllowsTheBurstThenRefuses) {
@@ -136,7 +169,8 @@ TEST_F(FiltersTest, RateLimitKeysIpv6SourcesByTheirSlash64) {
   // ipv6_prefix: 128 is per address again.
   sources.per_source_ipv6_prefix = 128;
   SourceRateLimit per_address(std::make_shared<RateLimiter>(), sources);
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(per_address.on_admission(peer("2001:db8::1"), t0).refused());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(per_address.on_admission(peer("2001:db8::1"), t0).refused());
   EXPECT_FALSE(per_address.on_admission(peer("2001:db8::2"), t0).refused());
 }
 
@@ -146,7 +180,8 @@ constexpr std::uint32_t nla = proto::hybrid | proto::hybrid_ex;  // the default 
 
 TEST_F(FiltersTest, ProtocolRequirementPassesClientsOfferingARequiredProtocol) {
   ProtocolRequirement f(nla, true, false);
-  EXPECT_FALSE(f.on_request(peer("10.0.0.1"), request("u", proto::ssl | proto::hybrid), t0).refused());
+  EXPECT_FALSE(
+      f.on_request(peer("10.0.0.1"), request("u", proto::ssl | proto::hybrid), t0).refused());
   EXPECT_FALSE(f.on_request(peer("10.0.0.1"), request("u", proto::hybrid_ex), t0).refused());
   EXPECT_FALSE(f.on_request(peer("10.0.0.1"), request("u", 0xb), t0).refused());
 }

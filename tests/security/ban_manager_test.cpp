@@ -4,12 +4,11 @@
 #include "rdpgate/security/ban_manager.hpp"
 
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
-#include <algorithm>
 #include <vector>
 
 #include "../common/addresses.hpp"
@@ -204,9 +203,9 @@ TEST(BanManager, PasswordSprayBlocksTheUsernameAcrossSources) {
   BanManager bans{small_config()};
   // Four sources, one failure each: no source is banned, but the username is blocked.
   for (int i = 0; i < 3; ++i) {
-    EXPECT_FALSE(bans.record_failure(config::IpAddress::from_v4(0xC6336400U + static_cast<std::uint32_t>(i)),
-                                     i % 2 == 0 ? "Administrator" : "ADMINISTRATOR",
-                                     t0 + i * 1min));
+    EXPECT_FALSE(
+        bans.record_failure(config::IpAddress::from_v4(0xC6336400U + static_cast<std::uint32_t>(i)),
+                            i % 2 == 0 ? "Administrator" : "ADMINISTRATOR", t0 + i * 1min));
     EXPECT_FALSE(bans.username_blocked("administrator", t0 + i * 1min));
   }
   EXPECT_FALSE(bans.record_failure(ip("198.51.100.99"), "administrator", t0 + 3min));
@@ -224,8 +223,9 @@ TEST(BanManager, SprayWindowSlides) {
   BanManager bans{small_config()};
   for (int i = 0; i < 10; ++i) {
     // One failure every 4 minutes: never four within ten minutes.
-    (void)bans.record_failure(config::IpAddress::from_v4(0xC0000200U + static_cast<std::uint32_t>(i)),
-                              "carol", t0 + i * 4min);
+    (void)bans.record_failure(
+        config::IpAddress::from_v4(0xC0000200U + static_cast<std::uint32_t>(i)), "carol",
+        t0 + i * 4min);
     EXPECT_FALSE(bans.username_blocked("carol", t0 + i * 4min)) << i;
   }
 }
@@ -240,7 +240,7 @@ TEST(BanManager, ReconfigureKeepsBansAndCounters) {
   config.max_failures = 2;
   config.ban_time = 5min;
   bans.reconfigure(config);
-  EXPECT_TRUE(bans.is_banned(a, t0 + 1min));  // the ban survived
+  EXPECT_TRUE(bans.is_banned(a, t0 + 1min));               // the ban survived
   const auto ban = bans.record_failure(b, "", t0 + 1min);  // 2nd failure under the new rule
   ASSERT_TRUE(ban);
   EXPECT_EQ(ban->until, t0 + 6min);
@@ -410,4 +410,50 @@ TEST(BanManager, ThreeBannedSlash64sOfOneSlash48BanTheSlash48) {
 }
 
 }  // namespace
+TEST(BanManager, ObserveModeListsBansItWouldMakeAndEnforcesNone) {
+  test::TempDir tmp;
+  auto store = open_store(tmp.path());
+  ASSERT_TRUE(store);
+  auto cfg = small_config();
+  cfg.observe_only = true;
+  BanManager bans{cfg, store.get()};
+  const auto a = ip("198.51.100.1");
+  std::optional<Ban> ban;
+  for (int i = 0; i < 3; ++i) ban = bans.record_failure(a, "alice", t0);
+  ASSERT_TRUE(ban);
+  EXPECT_TRUE(ban->observed);
+  EXPECT_EQ(ban->until, t0 + 15min);  // what it would have been
+  EXPECT_FALSE(bans.is_banned(a, t0 + 1s));
+  ASSERT_TRUE(bans.find(a, t0 + 1s));
+  EXPECT_TRUE(bans.find(a, t0 + 1s)->observed);
+  EXPECT_EQ(bans.active_count(t0 + 1s), 0U);
+  // Failures from an observed-banned source are not counted again (as for a banned one).
+  EXPECT_FALSE(bans.record_failure(a, "alice", t0 + 2s));
+  // Prefix bans follow: two more sources of the /24 complete an observed /24.
+  std::optional<Ban> prefix;
+  for (const char* source : {"198.51.100.2", "198.51.100.3"}) {
+    for (int i = 0; i < 3; ++i) (void)bans.record_failure(ip(source), "", t0 + 1min, &prefix);
+  }
+  ASSERT_TRUE(prefix);
+  EXPECT_TRUE(prefix->observed);
+  EXPECT_EQ(prefix->cidr.to_string(), "198.51.100.0/24");
+  EXPECT_FALSE(bans.is_banned(ip("198.51.100.200"), t0 + 2min));
+  const auto listed = bans.list(t0 + 2min);
+  EXPECT_EQ(listed.size(), 4U);
+  EXPECT_TRUE(std::all_of(listed.begin(), listed.end(), [](const Ban& b) { return b.observed; }));
+  // Nothing observed reaches the store or the offense count.
+  EXPECT_TRUE(store->load_bans().empty());
+  EXPECT_TRUE(store->load_offenders().empty());
+  // Turning observe mode off enforces new bans only; an observed one can be removed.
+  cfg.observe_only = false;
+  bans.reconfigure(cfg);
+  EXPECT_FALSE(bans.is_banned(a, t0 + 3min));
+  for (int i = 0; i < 3; ++i) ban = bans.record_failure(ip("203.0.113.9"), "", t0 + 3min);
+  ASSERT_TRUE(ban);
+  EXPECT_FALSE(ban->observed);
+  EXPECT_TRUE(bans.is_banned(ip("203.0.113.9"), t0 + 4min));
+  EXPECT_TRUE(bans.unban(cidr("198.51.100.1/32")));
+  EXPECT_FALSE(bans.find(a, t0 + 4min) && bans.find(a, t0 + 4min)->cidr.prefix == 32);
+}
+
 }  // namespace rdpgate::security

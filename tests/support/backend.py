@@ -7,7 +7,9 @@ then, by `mode`:
 - "echo": echoes every byte until the client closes;
 - "fail": plays the host's side of a refused NLA logon as TLS records (support.tls
   FAILED_LOGON: handshake, CredSSP rounds, the error reply) and hangs up, the record sequence
-  rdpgate's logon judgement counts as a failure (README "Brute-force defence").
+  rdpgate's logon judgement counts as a failure (README "Brute-force defence");
+- "raw": no RDP at all: echoes every byte from the first, and keeps them in `raw_bytes` (the
+  host behind a listener that forwards unparsed bytes in observe mode).
 
 Setting `mute` makes it accept TCP and read, but never answer a Connection Request. close()
 closes the listening socket and resets every open connection, so the port refuses; a new
@@ -32,13 +34,14 @@ from support.rdp import CONFIRM_HYBRID, cookie_user, read_first_flight
 
 class FakeBackend:
     def __init__(self, mode: str = "echo", port: int = 0, confirm: bytes = CONFIRM_HYBRID) -> None:
-        assert mode in ("echo", "fail")
+        assert mode in ("echo", "fail", "raw")
         self.mode = mode
         self.confirm = confirm
         self.mute = False
         self.flights: list[bytes] = []  # every complete first flight, in order
         self.users: list[str] = []      # the cookie of each of them ("" without one)
         self.received: list[int] = []   # bytes received per finished connection
+        self.raw_bytes = bytearray()    # "raw" mode: everything received, in order
         self.lock = threading.Lock()
         self._conns: set[socket.socket] = set()
         self._stop = threading.Event()
@@ -115,6 +118,15 @@ class FakeBackend:
     def _serve(self, conn: socket.socket) -> None:
         total = 0
         try:
+            if self.mode == "raw":
+                conn.settimeout(10)
+                while not self._stop.is_set() and (data := self._readable(conn)) != b"":
+                    if data:
+                        with self.lock:
+                            self.raw_bytes += data
+                        total += len(data)
+                        conn.sendall(data)
+                return
             flight = read_first_flight(conn, 10)
             total = len(flight)
             with self.lock:

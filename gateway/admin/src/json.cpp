@@ -34,10 +34,13 @@ boost::json::value to_json(const SessionView& session) {
 }
 
 boost::json::value to_json(const BanView& ban) {
-  return boost::json::object{{"cidr", ban.cidr},
-                             {"until", format_rfc3339(ban.until)},
-                             {"reason", ban.reason},
-                             {"origin", ban.origin}};
+  boost::json::object out{{"cidr", ban.cidr},
+                          {"until", format_rfc3339(ban.until)},
+                          {"reason", ban.reason},
+                          {"origin", ban.origin}};
+  // Only on bans computed in observe mode: an enforced ban keeps the contract's exact shape.
+  if (ban.observed) out["observed"] = true;
+  return out;
 }
 
 boost::json::value to_json(const GrantView& grant) {

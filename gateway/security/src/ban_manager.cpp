@@ -66,7 +66,8 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
   {
     std::unique_lock lock{mutex_};
     if (!config_.enabled || exempt_.contains(source)) return std::nullopt;
-    if (find_locked(source, now)) return std::nullopt;  // in flight when its source was banned
+    // In flight when its source was banned (or, in observe mode, found banned).
+    if (find_locked(source, now, true)) return std::nullopt;
     if (!username.empty()) record_username_locked(username, now);
 
     // Failures count per source range (IPv6: a /64 by default), and the ban covers it.
@@ -84,14 +85,20 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
           it != offenders_.end() && it->second.last_ban > now - offender_memory) {
         offenses = it->second.offenses;
       }
-      Ban ban{range, now + ban_duration(offenses),
+      const bool observed = config_.observe_only;
+      Ban ban{range,
+              now + ban_duration(offenses),
               std::to_string(max_failures) + " failures within " +
                   config::format_duration(config_.find_time),
-              BanOrigin::automatic, offenses};
-      exact_[key] = ban;
-      offenders_[key] = Offender{offenses + 1, now};
-      offender_record = state::OffenderRecord{key.to_string(), offenses + 1, now};
-      widened = prefix_ban_locked(range, now, ban_duration(offenses));
+              BanOrigin::automatic,
+              offenses,
+              observed};
+      file_locked(ban);
+      if (!observed) {
+        offenders_[key] = Offender{offenses + 1, now};
+        offender_record = state::OffenderRecord{key.to_string(), offenses + 1, now};
+      }
+      widened = prefix_ban_locked(range, now, ban_duration(offenses), observed);
       created = std::move(ban);
     }
     if (failures_.size() + username_failures_.size() > sweep_at_) {
@@ -99,17 +106,21 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
       sweep_at_ = std::max<std::size_t>(1024, 2 * (failures_.size() + username_failures_.size()));
     }
   }
-  if (created && store_ != nullptr) {
+  // Observed bans live in memory only: they enforce nothing a restart could lose.
+  if (created && !created->observed && store_ != nullptr) {
     state::reported(store_->put_ban(to_record(*created)));
     state::reported(store_->put_offender(*offender_record));
   }
-  if (widened && store_ != nullptr) state::reported(store_->put_ban(to_record(*widened)));
+  if (widened && !widened->observed && store_ != nullptr) {
+    state::reported(store_->put_ban(to_record(*widened)));
+  }
   if (prefix_ban != nullptr) *prefix_ban = std::move(widened);
   return created;
 }
 
 std::optional<Ban> BanManager::prefix_ban_locked(const config::Cidr& source, TimePoint now,
-                                                 std::chrono::milliseconds duration) {
+                                                 std::chrono::milliseconds duration,
+                                                 bool observed) {
   if (config_.prefix_ban_threshold == 0) return std::nullopt;
   const config::Cidr prefix =
       config::source_range(source.network, config_.prefix_ban_ipv4, config_.prefix_ban_ipv6);
@@ -123,14 +134,17 @@ std::optional<Ban> BanManager::prefix_ban_locked(const config::Cidr& source, Tim
   for (const auto& e : config_.exempt) {
     if (prefix.contains(e.network) || e.contains(prefix.network)) return std::nullopt;
   }
-  if (const auto* b = find_locked(prefix.network, now);
+  if (const auto* b = find_locked(prefix.network, now, observed);
       b != nullptr && b->cidr.prefix <= prefix.prefix) {
     return std::nullopt;  // already banned as a whole
   }
-  Ban ban{prefix, now + duration,
+  Ban ban{prefix,
+          now + duration,
           std::to_string(config_.prefix_ban_threshold) + " sources of " + prefix.to_string() +
               " banned within " + config::format_duration(config_.find_time),
-          BanOrigin::automatic, 0};
+          BanOrigin::automatic,
+          0,
+          observed};
   file_locked(ban);
   return ban;
 }
@@ -156,30 +170,70 @@ config::Cidr BanManager::source_of(const config::IpAddress& address) const noexc
 }
 
 void BanManager::file_locked(Ban ban) {
-  // Bans of exactly one source range are found by hash; any other range by a scan (manual
-  // bans of other sizes are few).
+  auto& index = ban.observed ? observed_ : enforced_;
   if (source_of(ban.cidr.network) == ban.cidr) {
-    exact_[ban.cidr.network] = std::move(ban);
+    index.exact[ban.cidr.network] = std::move(ban);
     return;
   }
-  const auto it =
-      std::find_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == ban.cidr; });
-  if (it != wide_.end()) {
+  const auto it = std::find_if(index.wide.begin(), index.wide.end(),
+                               [&](const Ban& b) { return b.cidr == ban.cidr; });
+  if (it != index.wide.end()) {
     *it = std::move(ban);
   } else {
-    wide_.push_back(std::move(ban));
+    index.wide.push_back(std::move(ban));
   }
 }
 
-const Ban* BanManager::find_locked(const config::IpAddress& source, TimePoint now) const {
-  if (const auto it = exact_.find(source_of(source).network);
-      it != exact_.end() && it->second.until > now) {
+const Ban* BanManager::Index::find(const config::Cidr& source_range,
+                                   const config::IpAddress& source, TimePoint now) const {
+  if (const auto it = exact.find(source_range.network);
+      it != exact.end() && it->second.until > now) {
     return &it->second;
   }
-  for (const auto& ban : wide_) {
+  for (const auto& ban : wide) {
     if (ban.until > now && ban.cidr.contains(source)) return &ban;
   }
   return nullptr;
+}
+
+bool BanManager::Index::erase(const config::Cidr& cidr) {
+  if (const auto hit = exact.find(cidr.network); hit != exact.end() && hit->second.cidr == cidr) {
+    exact.erase(hit);
+    return true;
+  }
+  const auto it =
+      std::remove_if(wide.begin(), wide.end(), [&](const Ban& b) { return b.cidr == cidr; });
+  const bool found = it != wide.end();
+  wide.erase(it, wide.end());
+  return found;
+}
+
+void BanManager::Index::expire(TimePoint now) {
+  std::erase_if(exact, [&](const auto& entry) { return entry.second.until <= now; });
+  std::erase_if(wide, [&](const Ban& ban) { return ban.until <= now; });
+}
+
+std::size_t BanManager::Index::live(TimePoint now) const {
+  auto is_live = [&](const Ban& ban) { return ban.until > now; };
+  auto count = static_cast<std::size_t>(std::count_if(wide.begin(), wide.end(), is_live));
+  for (const auto& entry : exact) count += is_live(entry.second) ? 1 : 0;
+  return count;
+}
+
+void BanManager::Index::append_live(TimePoint now, std::vector<Ban>& out) const {
+  for (const auto& [address, ban] : exact) {
+    if (ban.until > now) out.push_back(ban);
+  }
+  for (const auto& ban : wide) {
+    if (ban.until > now) out.push_back(ban);
+  }
+}
+
+const Ban* BanManager::find_locked(const config::IpAddress& source, TimePoint now,
+                                   bool observed) const {
+  const auto range = source_of(source);
+  if (const auto* ban = enforced_.find(range, source, now)) return ban;
+  return observed ? observed_.find(range, source, now) : nullptr;
 }
 
 bool BanManager::is_banned(const config::IpAddress& source, TimePoint now) const {
@@ -189,7 +243,14 @@ bool BanManager::is_banned(const config::IpAddress& source, TimePoint now) const
 
 std::optional<Ban> BanManager::find(const config::IpAddress& source, TimePoint now) const {
   std::shared_lock lock{mutex_};
-  if (const auto* ban = find_locked(source, now)) return *ban;
+  if (const auto* ban = find_locked(source, now, true)) return *ban;
+  return std::nullopt;
+}
+
+std::optional<BanManager::Cover> BanManager::cover(const config::IpAddress& source,
+                                                   TimePoint now) const {
+  std::shared_lock lock{mutex_};
+  if (const auto* ban = find_locked(source, now, true)) return Cover{ban->origin, ban->observed};
   return std::nullopt;
 }
 
@@ -217,16 +278,8 @@ bool BanManager::unban(const config::Cidr& cidr) {
   bool found = false;
   {
     std::unique_lock lock{mutex_};
-    if (const auto hit = exact_.find(cidr.network);
-        hit != exact_.end() && hit->second.cidr == cidr) {
-      exact_.erase(hit);
-      found = true;
-    } else {
-      const auto it =
-          std::remove_if(wide_.begin(), wide_.end(), [&](const Ban& b) { return b.cidr == cidr; });
-      found = it != wide_.end();
-      wide_.erase(it, wide_.end());
-    }
+    found = enforced_.erase(cidr);
+    found = observed_.erase(cidr) || found;
     std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
   }
   if (store_ != nullptr) state::reported(store_->delete_ban(cidr.to_string()));
@@ -237,23 +290,18 @@ std::vector<Ban> BanManager::list(TimePoint now) const {
   std::vector<Ban> out;
   {
     std::shared_lock lock{mutex_};
-    for (const auto& [address, ban] : exact_) {
-      if (ban.until > now) out.push_back(ban);
-    }
-    for (const auto& ban : wide_) {
-      if (ban.until > now) out.push_back(ban);
-    }
+    enforced_.append_live(now, out);
+    observed_.append_live(now, out);
   }
-  std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) { return a.cidr < b.cidr; });
+  std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) {
+    return a.cidr < b.cidr || (a.cidr == b.cidr && !a.observed && b.observed);
+  });
   return out;
 }
 
 std::size_t BanManager::active_count(TimePoint now) const {
   std::shared_lock lock{mutex_};
-  auto live = [&](const Ban& ban) { return ban.until > now; };
-  std::size_t count = static_cast<std::size_t>(std::count_if(wide_.begin(), wide_.end(), live));
-  for (const auto& entry : exact_) count += live(entry.second) ? 1 : 0;
-  return count;
+  return enforced_.live(now);
 }
 
 std::size_t BanManager::blocked_username_count(TimePoint now) const {
@@ -275,17 +323,18 @@ void BanManager::reconfigure(config::BruteforceConfig config) {
   exempt_ = std::move(exempt);
   // The source prefixes may have changed: file every ban again.
   std::vector<Ban> all;
-  for (auto& [key, ban] : exact_) all.push_back(std::move(ban));
-  all.insert(all.end(), std::make_move_iterator(wide_.begin()),
-             std::make_move_iterator(wide_.end()));
-  exact_.clear();
-  wide_.clear();
+  for (auto* index : {&enforced_, &observed_}) {
+    for (auto& [key, ban] : index->exact) all.push_back(std::move(ban));
+    all.insert(all.end(), std::make_move_iterator(index->wide.begin()),
+               std::make_move_iterator(index->wide.end()));
+    *index = Index{};
+  }
   for (auto& ban : all) file_locked(std::move(ban));
 }
 
 void BanManager::sweep_locked(TimePoint now) {
-  std::erase_if(exact_, [&](const auto& entry) { return entry.second.until <= now; });
-  std::erase_if(wide_, [&](const Ban& ban) { return ban.until <= now; });
+  enforced_.expire(now);
+  observed_.expire(now);
   for (auto& [address, times] : failures_) slide(times, now, config_.find_time);
   std::erase_if(failures_, [](const auto& entry) { return entry.second.empty(); });
   std::erase_if(offenders_,

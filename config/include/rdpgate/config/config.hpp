@@ -26,6 +26,9 @@ struct Endpoint {
 // `sources:` — admission, before a byte is read. A listener's `sources:` overrides the keys it
 // names; the Config below holds the effective, merged values per listener.
 struct SourcesConfig {
+  // `observe_only`: every rule below is evaluated and its would-be refusal logged and counted
+  // (rdpgate_observed_refusals_total), but nothing is refused. Default false.
+  bool observe_only = false;
   // `allow`: only these sources pass. Absent (nullopt) = every source. [] = nobody (except grants).
   std::optional<std::vector<Cidr>> allow;
   // `deny`: refused with `denied_source`, checked before `allow`. Default empty.
@@ -53,6 +56,10 @@ struct SourcesConfig {
 
 // `inspection:` — the pre-auth phase.
 struct InspectionConfig {
+  // `observe_only`: the rules below are evaluated, logged and counted, nothing is refused: a
+  // request they would refuse is forwarded as it came (one that cannot be parsed, verbatim, as
+  // a plain TCP proxy would). Default false.
+  bool observe_only = false;
   // `timeout`: the whole inspection phase, from accept to a complete request. Default 5s;
   // 100ms..60s. Refused with `inspect_timeout`.
   Duration timeout = 5s;
@@ -141,6 +148,10 @@ struct ShutdownConfig {
 // `bruteforce:` — failed-auth inference and bans (fail2ban semantics, SPEC §2).
 struct BruteforceConfig {
   bool enabled = true;
+  // `observe_only`: failures are judged and counted, bans computed and listed as observed
+  // (admin API, `"observed": true`), never enforced; automatic bans made earlier and the
+  // username throttle are evaluated and counted, not enforced. Manual bans stay enforced.
+  bool observe_only = false;
   Duration find_time = 10min;      // `find_time`: window in which failures are counted
   std::uint32_t max_failures = 5;  // `max_failures`: per source within find_time -> ban
   Duration ban_time = 15min;       // `ban_time`: first ban

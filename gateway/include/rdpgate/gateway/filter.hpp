@@ -17,6 +17,7 @@ struct Decision {
   Reason reason;                                  // bounded snake_case detail
   std::optional<protocol::NegFailureCode> reply;  // answer with CC + RDP_NEG_FAILURE first
   bool disconnect_request = false;                // answer with an X.224 DR first
+  bool observed = false;  // a refusal the filter reports but does not enforce (observe mode)
   [[nodiscard]] bool refused() const noexcept { return refusal != OutcomeKind::completed; }
   static Decision pass() noexcept { return {}; }
   static Decision refuse(OutcomeKind why, Reason reason = {}) noexcept {

@@ -24,15 +24,18 @@ class SourceDenyList final : public Filter {
   config::CidrSet deny_;
 };
 
-// Bans (automatic or manual): refused with banned.
+// Bans (automatic or manual): refused with banned. With `bruteforce.observe_only`, automatic
+// bans are reported (Decision::observed), not enforced; bans computed in observe mode never are.
 class BanCheck final : public Filter {
  public:
-  explicit BanCheck(Services& services) : services_(services) {}
+  BanCheck(Services& services, bool observe_only)
+      : services_(services), observe_only_(observe_only) {}
   std::string_view name() const noexcept override { return "ban_check"; }
   Decision on_admission(const Peer& peer, SystemClock::time_point now) const override;
 
  private:
   Services& services_;
+  bool observe_only_;
 };
 
 // `sources.allow` and `mode: jit`: a source passes if it is on the allow list, or (jit) holds a

@@ -25,6 +25,9 @@ enum class Direction { client_to_server, server_to_client };
 // Counters for one listener, resolved once so the data path does no label lookups.
 struct ListenerMetrics {
   std::array<prometheus::Counter*, outcome_count> connections{};
+  // rdpgate_observed_refusals_total{listener,reason}: null for outcomes no rule in observe mode
+  // can have.
+  std::array<prometheus::Counter*, outcome_count> observed{};
   prometheus::Gauge* sessions_active = nullptr;
   prometheus::Histogram* handshake_seconds = nullptr;
   prometheus::Counter* inspection_bytes = nullptr;
@@ -87,6 +90,7 @@ class Metrics {
   std::mutex mutex_;
   prometheus::Family<prometheus::Counter>* connections_;
   prometheus::Family<prometheus::Counter>* refusals_;
+  prometheus::Family<prometheus::Counter>* observed_;
   prometheus::Family<prometheus::Gauge>* sessions_active_;
   prometheus::Family<prometheus::Gauge>* route_sessions_active_;
   prometheus::Family<prometheus::Counter>* relay_bytes_;

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <iosfwd>
+#include <string>
 #include <string_view>
 
 #include "rdpgate/protocol/errc.hpp"
@@ -151,6 +152,26 @@ struct Outcome {
            kind != OutcomeKind::shutdown && kind != OutcomeKind::killed &&
            kind != OutcomeKind::tls_incomplete;
   }
+};
+
+// Observe mode (`observe_only` in `sources`, `inspection`, `bruteforce`): the refusals a
+// connection met from rules that are evaluated but not enforced, in the order met. The first is
+// the outcome it would have had: record_outcome() counts it in rdpgate_observed_refusals_total
+// and the audit record lists them all (`observed`).
+class Observed {
+ public:
+  void add(const Outcome& would_be) noexcept {
+    if (size_ < capacity) items_[size_++] = would_be;
+  }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] const Outcome& first() const noexcept { return items_[0]; }
+  // "denied_source:deny_list rate_limited:rate_limited"; "" when empty.
+  [[nodiscard]] std::string text() const;
+
+ private:
+  static constexpr std::size_t capacity = 4;  // more rules than this never apply to one peer
+  std::array<Outcome, capacity> items_{};
+  std::uint8_t size_ = 0;
 };
 
 }  // namespace rdpgate::gateway

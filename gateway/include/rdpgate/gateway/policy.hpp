@@ -24,12 +24,19 @@ class TokenVerifier;
 }
 namespace rdpgate::gateway {
 
+// One rule of a filter chain. `observe_only`: the rule's section (`sources`, `inspection`,
+// `bruteforce`) is in observe mode, so its refusals are reported, not enforced.
+struct FilterStep {
+  std::unique_ptr<Filter> filter;
+  bool observe_only = false;
+};
+
 struct ListenerPolicy {
   config::ListenerConfig cfg;
   protocol::Limits limits;
-  config::CidrSet trusted_proxies;                 // empty unless proxy_protocol is configured
-  std::vector<std::unique_ptr<Filter>> admission;  // in order; the first refusal wins
-  std::vector<std::unique_ptr<Filter>> request;
+  config::CidrSet trusted_proxies;    // empty unless proxy_protocol is configured
+  std::vector<FilterStep> admission;  // in order; the first enforced refusal wins
+  std::vector<FilterStep> request;
   ListenerMetrics* metrics = nullptr;
 };
 
@@ -54,11 +61,13 @@ class Policy {
   [[nodiscard]] std::optional<std::size_t> find_listener(const std::string& name) const;
   [[nodiscard]] std::optional<std::size_t> find_route(const std::string& name) const;
 
-  // Runs the listener's admission chain (nothing read yet).
-  [[nodiscard]] Decision admit(const Peer& peer, SystemClock::time_point now) const;
-  // Runs the listener's request chain (after the first flight was parsed).
+  // Runs the listener's admission chain (nothing read yet). Refusals that are not enforced
+  // (observe mode) go to `observed` and the chain goes on: every rule is evaluated.
+  [[nodiscard]] Decision admit(const Peer& peer, SystemClock::time_point now,
+                               Observed& observed) const;
+  // Runs the listener's request chain (after the first flight was parsed), likewise.
   [[nodiscard]] Decision check(const Peer& peer, const Request& request,
-                               SystemClock::time_point now) const;
+                               SystemClock::time_point now, Observed& observed) const;
   // Route choice (SPEC §8): a token's route claim (unless the route chosen without it requires
   // a token: then that one); else routes in file order whose `match` conditions all hold; else
   // the listener's `route`; else nullopt (`no_route`). Defined in routing.cpp.

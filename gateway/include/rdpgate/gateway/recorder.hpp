@@ -35,6 +35,7 @@ struct ConnectionRecord {
   std::uint64_t bytes_out = 0;            // server -> client, forwarded
   std::optional<std::chrono::duration<double>> handshake;  // accept -> Confirm forwarded
   std::string_view evidence;  // the logon judgement's evidence (TLS sessions), bruteforce.hpp
+  const Observed* observed = nullptr;  // would-be refusals of rules in observe mode
 };
 
 // Identifier for the audit record and the admin API: 16 hex digits, unique per process run.

@@ -23,6 +23,9 @@ struct Peer {
 };
 
 struct Request {
+  // Not parsed: inspection in observe mode let through a first flight it would have refused;
+  // its bytes are forwarded verbatim and nothing below is known.
+  bool raw = false;
   bool direct_tls = false;  // Direct Approach: the client started with TLS
   std::optional<protocol::PreconnectionPdu> preconnection;
   std::size_t preconnection_size = 0;  // bytes of the PCB at the start of the flight

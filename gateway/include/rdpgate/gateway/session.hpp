@@ -39,15 +39,17 @@ struct SessionContext {
 
 // Admission, before a byte is read: the listener's filter chain, then a concurrency slot (kept
 // in `slot` when admitted). Run by the acceptor and, behind a trusted PROXY header, by the
-// session on the address the header carries. Defined in listener.cpp.
+// session on the address the header carries. Refusals of rules in observe mode go to
+// `observed`. Defined in listener.cpp.
 std::optional<Outcome> admit_source(const Policy& policy, Services& services, const Peer& peer,
-                                    ConnectionSlot& slot);
+                                    ConnectionSlot& slot, Observed& observed);
 
 class Session {
  public:
-  // `admitted`: admission already ran in the acceptor (false behind a trusted PROXY header).
+  // `admitted`: admission already ran in the acceptor (false behind a trusted PROXY header);
+  // `observed`: what it would have refused in observe mode.
   Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client, Peer peer,
-          ConnectionSlot slot, bool admitted, SteadyClock::time_point accepted);
+          ConnectionSlot slot, bool admitted, Observed observed, SteadyClock::time_point accepted);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -59,6 +61,9 @@ class Session {
   awaitable<std::optional<Outcome>> upstream();
   awaitable<Outcome> relay();
   awaitable<Outcome> refuse(Phase phase, const Decision& d);
+  // Inspection in observe mode: a first flight it would refuse is forwarded verbatim instead
+  // (true), unless the client already left.
+  bool pass_unparsed(const Outcome& refused);
   [[nodiscard]] std::optional<Outcome> halted(Phase phase) const;
   void stop_from_outside(OutcomeKind why);
 
@@ -70,6 +75,7 @@ class Session {
   Peer peer_;
   ConnectionSlot slot_;
   bool admitted_;
+  Observed observed_;  // would-be refusals (observe mode)
   SteadyClock::time_point accepted_;
   SystemClock::time_point started_wall_;
   std::shared_ptr<SessionEntry> entry_;

@@ -14,7 +14,7 @@ namespace rdpgate::admin {
 
 // {id, source, listener, route, backend, user, started, bytes_in, bytes_out}
 [[nodiscard]] boost::json::value to_json(const SessionView& session);
-// {cidr, until, reason, origin}
+// {cidr, until, reason, origin}, and `"observed": true` on a ban computed in observe mode
 [[nodiscard]] boost::json::value to_json(const BanView& ban);
 // {id, cidr, route, until, reason}
 [[nodiscard]] boost::json::value to_json(const GrantView& grant);

@@ -25,7 +25,8 @@ struct BanView {
   std::string cidr;
   std::chrono::system_clock::time_point until;
   std::string reason;
-  std::string origin;  // "auto" | "manual"
+  std::string origin;     // "auto" | "manual"
+  bool observed = false;  // computed in observe mode (bruteforce.observe_only): not enforced
 };
 
 struct GrantView {

@@ -12,12 +12,17 @@
 //     failures of username (case-insensitive, any source) within username.find_time
 //       -> username.max_failures reached: username_blocked() for username.block_time
 //
-// Threading: every method is thread-safe. is_banned() runs at admission for every connection,
+// Threading: every method is thread-safe. cover() runs at admission for every connection,
 // so it takes only a shared lock: a hash lookup of the exact-address bans (all automatic bans
 // and manual /32 | /128 bans) and a scan of the few wider manual bans.
 //
 // Time is passed in (`now`): no hidden clock, so tests drive it. Expired bans and blocks stop
 // counting at once; their memory is reclaimed by purge() and lazily by the writers.
+//
+// Observe mode (`bruteforce.observe_only`): failures are counted as usual, but a ban they
+// complete (and a prefix ban that follows) is filed as `observed`: listed, found by find(),
+// never by is_banned(); kept in memory only and not counted as an offense. An observed ban stays
+// observed when observe mode is turned off: it was never an enforcement decision.
 //
 // Durability: with a StateStore, bans and offender counts are written through before a method
 // returns, and loaded on construction. A store error does not stop the in-memory defence: the
@@ -51,6 +56,7 @@ struct Ban {
   std::string reason;
   BanOrigin origin = BanOrigin::automatic;
   std::uint32_t offenses = 0;  // automatic bans: bans this source had before this one
+  bool observed = false;       // computed in observe mode: listed, never enforced
   friend bool operator==(const Ban&, const Ban&) = default;
 };
 
@@ -68,9 +74,16 @@ class BanManager {
   std::optional<Ban> record_failure(const config::IpAddress& source, std::string_view username,
                                     TimePoint now, std::optional<Ban>* prefix_ban = nullptr);
 
+  // An enforced ban covers `source`.
   [[nodiscard]] bool is_banned(const config::IpAddress& source, TimePoint now) const;
-  // The live ban covering `source` (the exact one first), for audit records and the admin API.
+  // The live ban covering `source`: an enforced one (the exact one first), else an observed one.
   [[nodiscard]] std::optional<Ban> find(const config::IpAddress& source, TimePoint now) const;
+  // find() for admission: what kind of ban covers `source`, without copying it.
+  struct Cover {
+    BanOrigin origin;
+    bool observed;
+  };
+  [[nodiscard]] std::optional<Cover> cover(const config::IpAddress& source, TimePoint now) const;
   [[nodiscard]] bool username_blocked(std::string_view username, TimePoint now) const;
 
   // A manual ban; replaces any ban of the same CIDR. Manual bans apply to exempt ranges too: an
@@ -81,8 +94,9 @@ class BanManager {
   // for it. True if there was one.
   bool unban(const config::Cidr& cidr);
 
-  [[nodiscard]] std::vector<Ban> list(TimePoint now) const;  // live bans, ordered by CIDR
-  [[nodiscard]] std::size_t active_count(TimePoint now) const;
+  // Live bans, enforced and observed, ordered by CIDR (an enforced one first).
+  [[nodiscard]] std::vector<Ban> list(TimePoint now) const;
+  [[nodiscard]] std::size_t active_count(TimePoint now) const;  // enforced only
   [[nodiscard]] std::size_t blocked_username_count(TimePoint now) const;
   // On the `exempt` list: never banned, never throttled.
   [[nodiscard]] bool exempt(const config::IpAddress& source) const;
@@ -98,15 +112,30 @@ class BanManager {
     TimePoint last_ban;
   };
 
+  // Bans by range: those of exactly one source range (IPv4 /32, IPv6 /64 by default) by its
+  // network address, found by hash; any other range in `wide`, found by a scan (they are few).
+  struct Index {
+    std::unordered_map<config::IpAddress, Ban, AddressHash> exact;
+    std::vector<Ban> wide;
+    [[nodiscard]] const Ban* find(const config::Cidr& source_range, const config::IpAddress& source,
+                                  TimePoint now) const;
+    bool erase(const config::Cidr& cidr);
+    void expire(TimePoint now);
+    [[nodiscard]] std::size_t live(TimePoint now) const;
+    void append_live(TimePoint now, std::vector<Ban>& out) const;
+  };
+
   [[nodiscard]] std::chrono::milliseconds ban_duration(std::uint32_t offenses) const;
   void sweep_locked(TimePoint now);
   // The source range of `address` (sources.per_source prefixes): what failures and bans key on.
   [[nodiscard]] config::Cidr source_of(const config::IpAddress& address) const noexcept;
-  void file_locked(Ban ban);  // into exact_ or wide_; mutex_ held
-  [[nodiscard]] const Ban* find_locked(const config::IpAddress& source, TimePoint now) const;
+  void file_locked(Ban ban);  // into enforced_ or observed_, by ban.observed; mutex_ held
+  // The live enforced ban covering `source`, else (with `observed`) the live observed one.
+  [[nodiscard]] const Ban* find_locked(const config::IpAddress& source, TimePoint now,
+                                       bool observed = false) const;
   // After a source ban at `now`: the prefix ban it completes, if any (and files it).
   std::optional<Ban> prefix_ban_locked(const config::Cidr& source, TimePoint now,
-                                       std::chrono::milliseconds duration);
+                                       std::chrono::milliseconds duration, bool observed);
   void record_username_locked(std::string_view username, TimePoint now);
 
   state::StateStore* store_;
@@ -117,9 +146,8 @@ class BanManager {
   mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
   config::BruteforceConfig config_;
   config::CidrSet exempt_;
-  // Bans of exactly one source range (IPv4 /32, IPv6 /64 by default), by its network address.
-  std::unordered_map<config::IpAddress, Ban, AddressHash> exact_;
-  std::vector<Ban> wide_;  // any other range
+  Index enforced_;
+  Index observed_;  // computed in observe mode
   // Failure times per source within find_time, newest last, at most max_failures of them.
   std::unordered_map<config::IpAddress, std::vector<TimePoint>, AddressHash> failures_;
   std::unordered_map<config::IpAddress, Offender, AddressHash> offenders_;
