@@ -166,16 +166,27 @@ TokenCheck check_token(const Policy& policy, Services& services, const Peer& pee
     check.refusal = Decision::refuse(OutcomeKind::token_invalid, Why::tokens_not_configured);
     return check;
   }
-  auto result = verifier->verify(candidate, peer.address, now);
+  auto result = verifier->check(candidate, peer.address, now);
   if (auto* err = std::get_if<security::TokenError>(&result)) {
     services.metrics.token_invalid().Increment();
     check.refusal = Decision::refuse(OutcomeKind::token_invalid, Reason(*err));
     return check;
   }
   services.metrics.token_valid().Increment();
-  check.route = std::get<security::TokenClaims>(result).route;
-  check.consumed = from_routing_token;
+  check.claims = std::move(std::get<security::TokenClaims>(result));
+  check.route = check.claims->route;
+  check.in_routing_token = from_routing_token;
   return check;
+}
+
+std::optional<Decision> use_token(const Policy& policy, Services& services, const TokenCheck& check,
+                                  SystemClock::time_point now) {
+  if (!check.claims || policy.tokens() == nullptr) return std::nullopt;
+  if (auto error = policy.tokens()->consume(*check.claims, now)) {
+    services.metrics.token_invalid().Increment();
+    return Decision::refuse(OutcomeKind::token_invalid, Reason(*error));
+  }
+  return std::nullopt;
 }
 
 }  // namespace rdpgate::gateway

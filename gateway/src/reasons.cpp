@@ -101,6 +101,7 @@ std::string_view to_string(Why why) noexcept {
     case Why::unknown_route: return "unknown_route";
     case Why::token_required: return "token_required";
     case Why::wrong_route: return "wrong_route";
+    case Why::wrong_listener: return "wrong_listener";
     case Why::no_route: return "no_route";
     case Why::all_backends_down: return "all_backends_down";
     case Why::connect_failed: return "connect_failed";

@@ -16,6 +16,12 @@ std::optional<Decision> check_route_access(const Policy& policy, Services& servi
     return Decision::refuse(OutcomeKind::token_invalid,
                             token_route.empty() ? Why::token_required : Why::wrong_route);
   }
+  // A route kept to one listener (`match.listener`) is not reached from another by a token.
+  const auto& only = route.cfg.match.listener;
+  if (!token_route.empty() && route.cfg.has_match && only &&
+      *only != policy.listeners().at(peer.listener).cfg.name) {
+    return Decision::refuse(OutcomeKind::token_invalid, Why::wrong_listener);
+  }
   if (route.cfg.mode == config::AccessMode::jit) {
     const auto& allow = policy.listeners().at(peer.listener).cfg.sources.allow;
     const bool statically_allowed =

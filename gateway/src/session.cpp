@@ -162,11 +162,17 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   if (auto* failed = std::get_if<Outcome>(&connected)) co_return *failed;
   backend_ = std::get<std::shared_ptr<BackendState>>(std::move(connected));
   entry_->set_backend(backend_->endpoint.text);
+  // Route, grant and backend passed: only now is a single-use token spent.
+  if (auto replayed = use_token(*policy_, ctx_.services, token_, SystemClock::now())) {
+    error_code ignored;
+    server_.close(ignored);
+    co_return co_await refuse(Phase::policy, *replayed);
+  }
 
   // [MS-RDPBCGR] 5.4.2.1: the request is forwarded verbatim, less what rdpgate consumed: a
   // Preconnection PDU (unless the route forwards it) and a routing-token line carrying rdpgate's
   // own signed token.
-  const bool drop_token = token_.consumed && request_->token_size != 0;
+  const bool drop_token = token_.in_routing_token && request_->token_size != 0;
   const auto forwarded = protocol::forward_first_flight(
       prefix_.after_proxy(), prefix_.flight_size,
       protocol::FlightEdit{.preconnection_size = request_->preconnection_size,
@@ -183,7 +189,8 @@ awaitable<std::optional<Outcome>> Session::upstream() {
       deadline_);
   deadline_.disarm();
   if (request_->direct_tls) {
-    // Under Direct Approach the TLS stream began in the first flight (after any PCB).
+    // Under Direct Approach the TLS stream began in the first flight (after any PCB), and the
+    // protocol is CredSSP: there is no negotiation ([MS-RDPBCGR] 5.4.2.2).
     const auto tls = prefix_.after_proxy().subspan(request_->preconnection_size);
     forwarded_tls_.assign(tls.begin(), tls.end());
   }
@@ -193,14 +200,15 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   if (confirm.failed) {
     co_return Outcome{Phase::routing, OutcomeKind::backend_unreachable, *confirm.failed};
   }
-  selected_ = confirm.selected;
+  selected_ = request_->direct_tls ? std::optional(protocol::proto::hybrid) : confirm.selected;
   negotiation_failure_ = confirm.negotiation_failure;
 
   // A backend that does not enforce what the policy requires: answer the client with the
   // failure ourselves; it has not seen the server's Confirm yet (rdp-preauth-protocol.md §10).
   // In observe mode the Confirm goes through and the refusal is only counted.
   const auto& insp = listener_->cfg.inspection;
-  if (selected_ && insp.require_any && (*selected_ & insp.require_protocols) == 0 &&
+  if (selected_ && !request_->direct_tls && insp.require_any &&
+      (*selected_ & insp.require_protocols) == 0 &&
       !(insp.accept_rdp && *selected_ == protocol::proto::rdp)) {
     auto d = Decision::refuse(OutcomeKind::protocol_not_allowed, backend_selected(*selected_));
     if (insp.observe_only) {

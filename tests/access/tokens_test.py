@@ -12,7 +12,10 @@ route b. Tokens are minted with `rdpgate token issue` in both formats:
   receives the CR without that line, TPKT length and X.224 LI reduced (exact bytes asserted);
 - refused as `token_invalid` with the reason in the audit record: expired, not_yet_valid,
   bad_signature, replayed, wrong_source, wrong_route (a token for a where route b requires its
-  own), and token_required (no token on b); no host is contacted;
+  own), wrong_listener (a token for route c, kept to listener la, presented on lc) and
+  token_required (no token on b); no host is contacted;
+- a token is spent only by a session that passed every check: one refused as wrong_route, or
+  whose route's host was down, opens its route afterwards;
 - `rdpgate_tokens_total{result}` counts the verifications.
 
 Once with real peers: `xfreerdp /pcb:<JWS>` through rdpgate to `freerdp-shadow-cli` with NLA
@@ -85,10 +88,13 @@ class Tokens(lib.AccessTestCase):
         self.addCleanup(self.a.close)
         self.b = lib.FakeBackend()
         self.addCleanup(self.b.close)
-        listeners = lib.listener("la", "a") + lib.listener("lb", "b")
-        routes = lib.route("a", self.a) + lib.route("b", self.b, "    require_token: true\n")
+        listeners = lib.listener("la", "a") + lib.listener("lb", "b") + lib.listener("lc", "a")
+        # Route c is kept to listener la (and a cookie nobody sends): a token must not open it
+        # from lc.
+        routes = (lib.route("a", self.a) + lib.route("b", self.b, "    require_token: true\n")
+                  + lib.route("c", self.a, "    match: {listener: la, username: c-only}\n"))
         self.gw = lib.start_gateway(self, lib.config(listeners, routes, extra=self.tokens_yaml),
-                                    listeners=2)
+                                    listeners=3)
 
     def issue(self, route: str, *args: str) -> str:
         return issue(self.gw.config_path, route, *args)
@@ -193,16 +199,34 @@ class Tokens(lib.AccessTestCase):
         self.assert_refused("lb", lib.connection_request(None, token_line=routing), "replayed")
 
         self.assert_refused("lb", jws(self.issue("b", "--source", "10.0.0.0/8")), "wrong_source")
-        # A valid token for route a does not open route b, which requires its own.
-        self.assert_refused("lb", jws(self.issue("a")), "wrong_route")
+        # A valid token for route a does not open route b, which requires its own; refused
+        # there, it is not used up: it still opens route a from la.
+        for_a = self.issue("a")
+        self.assert_refused("lb", jws(for_a), "wrong_route")
+        self.assert_routed("la", jws(for_a), self.a, "a", REQUEST)
+        # A route kept to listener la is not reached from lc by a token.
+        self.assert_refused("lc", jws(self.issue("c")), "wrong_listener")
         # No token at all on b.
         self.assert_refused("lb", REQUEST, "token_required")
 
-        # 8 tokens failed verification; 3 verified (2 first uses, the token for a).
+        # 8 tokens failed verification; 5 verified (2 first uses, the token for a twice, the
+        # token for c).
         self.assertEqual(self.tokens_total("invalid"), 8)
-        self.assertEqual(self.tokens_total("valid"), 3)
+        self.assertEqual(self.tokens_total("valid"), 5)
         self.assertEqual(lib.metric(self.gw, "rdpgate_connections_total",
                                     {"listener": "lb", "outcome": "token_invalid"}), 10)
+
+    def test_a_token_is_spent_only_by_a_session_that_reaches_its_host(self):
+        token = lib.preconnection_pdu(self.issue("b"))
+        port = self.b.port
+        self.b.close()  # route b's only host refuses connections
+        attempt, record = self.send("lb", token + REQUEST)
+        self.assertEqual(attempt.result, "closed", attempt)
+        self.assertEqual(record["outcome"], "backend_unreachable", record)
+        self.b = lib.FakeBackend(port=port)
+        self.addCleanup(self.b.close)
+        self.assert_routed("lb", token + REQUEST, self.b, "b", REQUEST)
+        self.assert_refused("lb", token + REQUEST, "replayed")
 
     def test_token_issue_errors(self):
         config = self.gw.config_path

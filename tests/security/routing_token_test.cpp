@@ -24,7 +24,9 @@ TokenKeyMaterial hs_key(std::string id = "hs1") {
   return testing::hs_key(std::move(id), "routing-token-test-secret-of-enough-length");
 }
 TokenKeyMaterial ed_key(std::string id = "ed1") { return testing::ed_key(std::move(id)); }
-TokenRequest request(std::string route = "finance") { return testing::request(std::move(route), 2h); }
+TokenRequest request(std::string route = "finance") {
+  return testing::request(std::move(route), 2h);
+}
 std::string issue(const TokenKeyMaterial& key, const TokenRequest& r) {
   return testing::issue(key, r, true);
 }
@@ -95,8 +97,8 @@ TEST_F(RoutingTokens, LongestAllowedStillFits) {
   r.source = cidr("2001:db8:1234:5678::/64");
   const auto token = issue(ed, r);
   expect_carriable(token);
-  EXPECT_TRUE(std::holds_alternative<TokenClaims>(
-      verifier.verify(token, ip("2001:db8:1234:5678::9"), t0)));
+  EXPECT_TRUE(
+      std::holds_alternative<TokenClaims>(verifier.verify(token, ip("2001:db8:1234:5678::9"), t0)));
   // Too long to be carried: refused at issue time with a clear message.
   r.route = std::string(64, 'r');
   r.jti = std::string(64, 'j');
@@ -167,25 +169,25 @@ TEST_F(RoutingTokens, Malformed) {
   const auto last = good.rfind('.');
   const std::string cases[] = {
       "rdpgate1.",
-      "rdpgate1.hs1.finance.s451y8.j1.-",                       // no signature
-      good.substr(0, last) + ".",                                // empty signature
-      good.substr(0, last) + ".!!!!",                            // signature not base64url
-      good.substr(0, last) + ".AAAA.AAAA",                       // one field too many
-      "rdpgate1.hs1.finance.S451Y8.j1.-" + good.substr(last),    // upper-case base 36
-      "rdpgate1.hs1.finance.0s451y8.j1.-" + good.substr(last),   // leading zero
-      "rdpgate1.hs1.finance.zzzzzzzzzzzzzz.j1.-" + good.substr(last),  // too many digits
-      "rdpgate1.hs1.fin ance.s451y8.j1.-" + good.substr(last),   // space in route
-      "rdpgate1.hs1..s451y8.j1.-" + good.substr(last),           // empty route
+      "rdpgate1.hs1.finance.s451y8.j1.-",                                // no signature
+      good.substr(0, last) + ".",                                        // empty signature
+      good.substr(0, last) + ".!!!!",                                    // signature not base64url
+      good.substr(0, last) + ".AAAA.AAAA",                               // one field too many
+      "rdpgate1.hs1.finance.S451Y8.j1.-" + good.substr(last),            // upper-case base 36
+      "rdpgate1.hs1.finance.0s451y8.j1.-" + good.substr(last),           // leading zero
+      "rdpgate1.hs1.finance.zzzzzzzzzzzzzz.j1.-" + good.substr(last),    // too many digits
+      "rdpgate1.hs1.fin ance.s451y8.j1.-" + good.substr(last),           // space in route
+      "rdpgate1.hs1..s451y8.j1.-" + good.substr(last),                   // empty route
       "rdpgate1.hs1.finance.s451y8.j1.300_0_0_0/8" + good.substr(last),  // bad CIDR
       "rdpgate1.hs1.finance.s451y8.j1.203_0_113_7/24" + good.substr(last),  // host bits
-      "rdpgate1." + std::string(200, 'a'),                       // too long
+      "rdpgate1." + std::string(200, 'a'),                                  // too long
   };
   for (const auto& token : cases) {
-    EXPECT_EQ(error_of(verifier.verify_routing_token(token, client, t0)), TokenError::malformed)
+    EXPECT_EQ(error_of(verifier.check_routing_token(token, client, t0)), TokenError::malformed)
         << token;
   }
   // A JWS is not a routing token, and a routing token is not a JWS.
-  EXPECT_EQ(error_of(verifier.verify_jws(good, client, t0)), TokenError::malformed);
+  EXPECT_EQ(error_of(verifier.check_jws(good, client, t0)), TokenError::malformed);
 }
 
 }  // namespace

@@ -28,7 +28,9 @@ using testing::error_of;
 
 TokenKeyMaterial hs_key(std::string id = "k-hs") { return testing::hs_key(std::move(id), secret); }
 TokenKeyMaterial ed_key(std::string id = "k-ed") { return testing::ed_key(std::move(id)); }
-TokenRequest request(std::string route = "finance") { return testing::request(std::move(route), 1h); }
+TokenRequest request(std::string route = "finance") {
+  return testing::request(std::move(route), 1h);
+}
 std::string issue(const TokenKeyMaterial& key, const TokenRequest& r, bool routing = false) {
   return testing::issue(key, r, routing);
 }
@@ -111,7 +113,7 @@ TEST_F(Tokens, Hs256ValidGivesClaims) {
 
 TEST_F(Tokens, Ed25519ValidGivesClaims) {
   const auto token = issue(ed, request("hr"));
-  const auto result = verifier.verify_jws(token, client, t0);
+  const auto result = verifier.verify(token, client, t0);
   ASSERT_TRUE(std::holds_alternative<TokenClaims>(result))
       << token_to_string(std::get<TokenError>(result));
   EXPECT_EQ(std::get<TokenClaims>(result).route, "hr");
@@ -134,10 +136,9 @@ TEST_F(Tokens, ExpiryAndNotBeforeWithClockSkew) {
   r.not_before = t0 + 10min;
   r.expires = t0 + 1h;
   EXPECT_EQ(error_of(verifier.verify(issue(hs, r), client, t0)), TokenError::not_yet_valid);
-  EXPECT_EQ(error_of(verifier.verify(issue(ed, r), client, t0 + 9min)),
-            TokenError::not_yet_valid);
-  EXPECT_TRUE(std::holds_alternative<TokenClaims>(
-      verifier.verify(issue(hs, r), client, t0 + 10min - 29s)));
+  EXPECT_EQ(error_of(verifier.verify(issue(ed, r), client, t0 + 9min)), TokenError::not_yet_valid);
+  EXPECT_TRUE(
+      std::holds_alternative<TokenClaims>(verifier.verify(issue(hs, r), client, t0 + 10min - 29s)));
 }
 
 TEST_F(Tokens, BadSignatureAndTamperedPayload) {
@@ -152,9 +153,9 @@ TEST_F(Tokens, BadSignatureAndTamperedPayload) {
     // Re-encode the payload with another route, keep header and signature.
     const auto dot1 = token.find('.');
     const auto dot2 = token.rfind('.');
-    auto payload = boost::json::parse(
-                       base64url_decode(token.substr(dot1 + 1, dot2 - dot1 - 1)).value())
-                       .as_object();
+    auto payload =
+        boost::json::parse(base64url_decode(token.substr(dot1 + 1, dot2 - dot1 - 1)).value())
+            .as_object();
     payload["route"] = "admin";
     const std::string tampered = token.substr(0, dot1) + "." +
                                  base64url_encode(boost::json::serialize(payload)) +
@@ -194,6 +195,19 @@ TEST_F(Tokens, ReplayIsRefused) {
   EXPECT_EQ(error_of(verifier.verify(issue(hs, r), client, t0)), TokenError::replayed);
 }
 
+TEST_F(Tokens, CheckDoesNotUseATokenUpConsumeDoesOnce) {
+  const auto token = issue(hs, request());
+  // Checked twice (a session refused later by its route, or whose hosts were down): still good.
+  ASSERT_TRUE(std::holds_alternative<TokenClaims>(verifier.check(token, client, t0)));
+  const auto checked = verifier.check(token, client, t0 + 1s);
+  ASSERT_TRUE(std::holds_alternative<TokenClaims>(checked));
+  // Two connections that both checked it: the first to consume wins, the other is a replay.
+  EXPECT_FALSE(verifier.consume(std::get<TokenClaims>(checked), t0 + 2s));
+  EXPECT_EQ(verifier.consume(std::get<TokenClaims>(checked), t0 + 2s), TokenError::replayed);
+  // Once used, check() already refuses it.
+  EXPECT_EQ(error_of(verifier.check(token, client, t0 + 3s)), TokenError::replayed);
+}
+
 TEST_F(Tokens, RefusedTokenDoesNotUseUpItsJti) {
   auto r = request();
   r.source = cidr("198.51.100.0/24");
@@ -206,8 +220,8 @@ TEST_F(Tokens, WrongSourceV4AndV6) {
   auto r = request();
   r.source = cidr("2001:db8::/32");
   EXPECT_EQ(error_of(verifier.verify(issue(hs, r), client, t0)), TokenError::wrong_source);
-  EXPECT_TRUE(std::holds_alternative<TokenClaims>(
-      verifier.verify(issue(hs, r), ip("2001:db8::1"), t0)));
+  EXPECT_TRUE(
+      std::holds_alternative<TokenClaims>(verifier.verify(issue(hs, r), ip("2001:db8::1"), t0)));
   r.source = cidr("203.0.113.8/32");
   EXPECT_EQ(error_of(verifier.verify(issue(hs, r), client, t0)), TokenError::wrong_source);
 }
@@ -220,7 +234,8 @@ TEST_F(Tokens, LifetimeTooLong) {
   EXPECT_TRUE(std::holds_alternative<TokenClaims>(verifier.verify(issue(hs, r), client, t0)));
   // Without nbf or iat the lifetime counts from now.
   const std::string far = raw_jws(
-      hs, header_for(hs), R"({"route":"r","jti":"far","exp":)" + std::to_string(1'700'000'000 + 25 * 3600) + "}");
+      hs, header_for(hs),
+      R"({"route":"r","jti":"far","exp":)" + std::to_string(1'700'000'000 + 25 * 3600) + "}");
   EXPECT_EQ(error_of(verifier.verify(far, client, t0)), TokenError::lifetime_too_long);
 }
 
@@ -248,30 +263,30 @@ TEST_F(Tokens, MalformedSegments) {
   EXPECT_EQ(error_of(verifier.verify(base64url_encode("{") + token.substr(dot1), client, t0)),
             TokenError::malformed);
   // A header with extensions we do not understand (RFC 7515 §4.1.11).
-  EXPECT_EQ(error_of(verifier.verify(
-                raw_jws(hs, R"({"alg":"HS256","kid":"k-hs","crit":["x"],"x":1})",
-                        R"({"route":"r","jti":"c","exp":1700003600})"),
-                client, t0)),
-            TokenError::malformed);
+  EXPECT_EQ(
+      error_of(verifier.verify(raw_jws(hs, R"({"alg":"HS256","kid":"k-hs","crit":["x"],"x":1})",
+                                       R"({"route":"r","jti":"c","exp":1700003600})"),
+                               client, t0)),
+      TokenError::malformed);
 }
 
 TEST_F(Tokens, MalformedOrMissingClaims) {
   const std::string header = header_for(ed);
   const char* payloads[] = {
-      R"({"jti":"a","exp":1700003600})",                          // no route
-      R"({"route":"r","exp":1700003600})",                        // no jti
-      R"({"route":"r","jti":"a"})",                               // no exp
-      R"({"route":"r","jti":"a","exp":"1700003600"})",            // exp as a string
-      R"({"route":"r","jti":"a","exp":-5})",                      // before 1970
-      R"({"route":"r","jti":"a","exp":1e300})",                   // out of range
-      R"({"route":"r","jti":"a","exp":1700003600,"nbf":true})",   // nbf not a number
-      R"({"route":"","jti":"a","exp":1700003600})",               // empty route
-      R"({"route":"r","jti":7,"exp":1700003600})",                // jti not a string
-      R"({"route":"r","jti":"a","exp":1700003600,"src":"x"})",    // src not a CIDR
+      R"({"jti":"a","exp":1700003600})",                                     // no route
+      R"({"route":"r","exp":1700003600})",                                   // no jti
+      R"({"route":"r","jti":"a"})",                                          // no exp
+      R"({"route":"r","jti":"a","exp":"1700003600"})",                       // exp as a string
+      R"({"route":"r","jti":"a","exp":-5})",                                 // before 1970
+      R"({"route":"r","jti":"a","exp":1e300})",                              // out of range
+      R"({"route":"r","jti":"a","exp":1700003600,"nbf":true})",              // nbf not a number
+      R"({"route":"","jti":"a","exp":1700003600})",                          // empty route
+      R"({"route":"r","jti":7,"exp":1700003600})",                           // jti not a string
+      R"({"route":"r","jti":"a","exp":1700003600,"src":"x"})",               // src not a CIDR
       R"({"route":"r","jti":"a","exp":1700003600,"src":"203.0.113.7/24"})",  // host bits
-      R"({"route":"r","jti":"a","exp":1700003600,"sub":null})",   // sub not a string
-      R"(["route","r"])",                                          // not an object
-      R"({"route":"r","jti":"a","exp":1700003600)",                // truncated JSON
+      R"({"route":"r","jti":"a","exp":1700003600,"sub":null})",              // sub not a string
+      R"(["route","r"])",                                                    // not an object
+      R"({"route":"r","jti":"a","exp":1700003600)",                          // truncated JSON
   };
   for (const char* payload : payloads) {
     EXPECT_EQ(error_of(verifier.verify(raw_jws(ed, header, payload), client, t0)),
@@ -295,8 +310,8 @@ TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
 
   config::TokensConfig config;
   config.keys.push_back({"file", config::TokenAlgorithm::hs256, tmp.sub("hs.secret"), "", "", ""});
-  config.keys.push_back({"env", config::TokenAlgorithm::hs256, "", "RDPGATE_TEST_TOKEN_SECRET",
-                         "", ""});
+  config.keys.push_back(
+      {"env", config::TokenAlgorithm::hs256, "", "RDPGATE_TEST_TOKEN_SECRET", "", ""});
   config.keys.push_back({"ed", config::TokenAlgorithm::eddsa, "", "", tmp.sub("ed.pub"), ""});
   auto created = TokenVerifier::create(config);
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<TokenVerifier>>(created))
@@ -308,8 +323,7 @@ TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
   signing.private_key_file = tmp.sub("ed.key");
   for (const auto& key : {config.keys[0], config.keys[1], signing}) {
     auto loaded = load_token_key(key, /*for_signing=*/true);
-    ASSERT_TRUE(std::holds_alternative<TokenKeyMaterial>(loaded))
-        << std::get<std::string>(loaded);
+    ASSERT_TRUE(std::holds_alternative<TokenKeyMaterial>(loaded)) << std::get<std::string>(loaded);
     const auto token = issue(std::get<TokenKeyMaterial>(loaded), request());
     const auto result = verifier.verify(token, ip("192.0.2.1"), t0);
     ASSERT_TRUE(std::holds_alternative<TokenClaims>(result))
@@ -377,8 +391,8 @@ TEST(TokenReplay, CacheIsBoundedAndFailsClosed) {
   EXPECT_TRUE(cache.first_use("a", t0 + 1min, t0));
   EXPECT_TRUE(cache.first_use("b", t0 + 1min, t0));
   EXPECT_TRUE(cache.first_use("c", t0 + 2min, t0));
-  EXPECT_FALSE(cache.first_use("d", t0 + 1min, t0));  // full of live entries
-  EXPECT_FALSE(cache.first_use("a", t0 + 1min, t0));  // replay
+  EXPECT_FALSE(cache.first_use("d", t0 + 1min, t0));        // full of live entries
+  EXPECT_FALSE(cache.first_use("a", t0 + 1min, t0));        // replay
   EXPECT_TRUE(cache.first_use("d", t0 + 5min, t0 + 1min));  // a and b expired: room again
   EXPECT_EQ(cache.size(), 2U);
   EXPECT_TRUE(cache.contains("c", t0 + 1min));

@@ -69,8 +69,8 @@ std::int64_t unix_seconds(TimePoint t) {
 
 }  // namespace
 
-TokenResult TokenVerifier::verify_jws(std::string_view token, const config::IpAddress& client,
-                                      TimePoint now) const {
+TokenResult TokenVerifier::check_jws(std::string_view token, const config::IpAddress& client,
+                                     TimePoint now) const {
   if (token.size() > max_jws_size) return TokenError::malformed;
   const auto dot1 = token.find('.');
   const auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);

@@ -69,9 +69,9 @@ std::string encode_source(const std::optional<config::Cidr>& source) {
 
 }  // namespace
 
-TokenResult TokenVerifier::verify_routing_token(std::string_view token,
-                                                const config::IpAddress& client,
-                                                TimePoint now) const {
+TokenResult TokenVerifier::check_routing_token(std::string_view token,
+                                               const config::IpAddress& client,
+                                               TimePoint now) const {
   if (token.size() > max_routing_token_size || !is_routing_token(token)) {
     return TokenError::malformed;
   }

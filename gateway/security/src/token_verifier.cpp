@@ -46,10 +46,26 @@ const TokenKeyMaterial* TokenVerifier::find_key(std::string_view kid) const noex
   return nullptr;
 }
 
+TokenResult TokenVerifier::check(std::string_view token, const config::IpAddress& client,
+                                 TimePoint now) const {
+  return is_routing_token(token) ? check_routing_token(token, client, now)
+                                 : check_jws(token, client, now);
+}
+
+std::optional<TokenError> TokenVerifier::consume(const TokenClaims& claims, TimePoint now) const {
+  if (!replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
+    return TokenError::replayed;
+  }
+  return std::nullopt;
+}
+
 TokenResult TokenVerifier::verify(std::string_view token, const config::IpAddress& client,
                                   TimePoint now) const {
-  return is_routing_token(token) ? verify_routing_token(token, client, now)
-                                 : verify_jws(token, client, now);
+  auto result = check(token, client, now);
+  if (const auto* claims = std::get_if<TokenClaims>(&result)) {
+    if (auto error = consume(*claims, now)) return *error;
+  }
+  return result;
 }
 
 TokenResult TokenVerifier::check_claims(TokenClaims claims, std::optional<TimePoint> start,
@@ -63,10 +79,8 @@ TokenResult TokenVerifier::check_claims(TokenClaims claims, std::optional<TimePo
   }
   if (now >= claims.expires + clock_skew_) return TokenError::expired;
   if (claims.source && !claims.source->contains(client)) return TokenError::wrong_source;
-  // Last, so that a token refused for another reason does not use up its jti.
-  if (!replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
-    return TokenError::replayed;
-  }
+  // Last; only a look: consume() uses the jti up.
+  if (replay_->contains(claims.jti, now)) return TokenError::replayed;
   return claims;
 }
 

@@ -86,6 +86,7 @@ enum class Why : std::uint8_t {
   unknown_route,
   token_required,
   wrong_route,
+  wrong_listener,  // a token for a route kept to another listener (`match.listener`)
   no_route,
   // upstream (upstream.cpp)
   all_backends_down,

@@ -14,14 +14,12 @@
 #include "rdpgate/gateway/filter.hpp"
 #include "rdpgate/gateway/metrics.hpp"
 #include "rdpgate/protocol/limits.hpp"
+#include "rdpgate/security/token_verifier.hpp"
 
 namespace rdpgate::gateway {
 
 struct Services;
 }  // namespace rdpgate::gateway
-namespace rdpgate::security {
-class TokenVerifier;
-}
 namespace rdpgate::gateway {
 
 // One rule of a filter chain. `observe_only`: the rule's section (`sources`, `inspection`,
@@ -83,14 +81,21 @@ class Policy {
 
 // Signed access tokens (a JWS as the Preconnection PDU string, or rdpgate's compact token as
 // the routing token): verified when the request carries one; a present but invalid token is
-// refused (`token_invalid`, reason = the token error).
+// refused (`token_invalid`, reason = the token error). A valid token is not used up here:
+// use_token() spends it once the session passed the route, grant and backend checks, so a
+// token refused for anything else can be presented again.
 struct TokenCheck {
   std::optional<Decision> refusal;
-  std::string route;      // the verified token's route claim; empty: no token
-  bool consumed = false;  // the routing-token line carried the token: drop it when forwarding
+  std::string route;              // the verified token's route claim; empty: no token
+  bool in_routing_token = false;  // the routing-token line carried it: drop it when forwarding
+  std::optional<security::TokenClaims> claims;  // verified, not yet used up
 };
 TokenCheck check_token(const Policy& policy, Services& services, const Peer& peer,
                        const Request& request, SystemClock::time_point now);
+// Uses up the token `check` verified (single use across connections): nullopt, or the refusal
+// when another connection used it first (`token_invalid`, `replayed`). No token: nullopt.
+std::optional<Decision> use_token(const Policy& policy, Services& services, const TokenCheck& check,
+                                  SystemClock::time_point now);
 
 class PolicyStore {
  public:

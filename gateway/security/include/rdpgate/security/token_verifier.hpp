@@ -43,6 +43,9 @@
 //   wrong_source       the client address is outside `src`
 //   replayed           the jti was used before (remembered until exp + clock_skew)
 // The route claim is returned, not checked: the caller compares it with the chosen route.
+// check() does all of that without using the token up; consume() then marks its jti used, so a
+// gateway spends a token only on a session that passed every other check (route, grant,
+// backend) — a token refused for anything else can be presented again.
 //
 // Thread-safe: the verifier is immutable; the ReplayCache it shares is thread-safe and
 // outlives configuration reloads (the app owns it, verifiers built from each config share it).
@@ -106,14 +109,21 @@ class TokenVerifier {
   TokenVerifier(std::vector<TokenKeyMaterial> keys, std::chrono::milliseconds clock_skew,
                 std::chrono::milliseconds max_lifetime, std::shared_ptr<ReplayCache> replay);
 
-  // Either encoding, told apart by the "rdpgate1." prefix.
+  // Either encoding, told apart by the "rdpgate1." prefix; the token is not used up.
+  [[nodiscard]] TokenResult check(std::string_view token, const config::IpAddress& client,
+                                  TimePoint now) const;
+  // Uses up a checked token's jti: nullopt the first time; `replayed` when another connection
+  // used it since check(), or when the replay cache cannot take it (full: fail closed).
+  [[nodiscard]] std::optional<TokenError> consume(const TokenClaims& claims, TimePoint now) const;
+  // check() for one encoding.
+  [[nodiscard]] TokenResult check_jws(std::string_view token, const config::IpAddress& client,
+                                      TimePoint now) const;
+  [[nodiscard]] TokenResult check_routing_token(std::string_view token,
+                                                const config::IpAddress& client,
+                                                TimePoint now) const;
+  // check() then consume().
   [[nodiscard]] TokenResult verify(std::string_view token, const config::IpAddress& client,
                                    TimePoint now) const;
-  [[nodiscard]] TokenResult verify_jws(std::string_view token, const config::IpAddress& client,
-                                       TimePoint now) const;
-  [[nodiscard]] TokenResult verify_routing_token(std::string_view token,
-                                                 const config::IpAddress& client,
-                                                 TimePoint now) const;
   [[nodiscard]] static bool is_routing_token(std::string_view text) noexcept {
     return text.starts_with(routing_token_prefix);
   }
