@@ -62,7 +62,7 @@ App::App(config::Config cfg)
       services_(std::make_unique<Services>(*metrics_)),
       session_ctx_{*services_, registry_},
       listeners_(workers_, policies_, session_ctx_),
-      health_(control_, policies_) {}
+      health_(control_, policies_, services_->names) {}
 
 App::~App() {
   request_shutdown();

@@ -22,7 +22,7 @@ awaitable<bool> HealthChecks::probe(const BackendState& backend,
     socket.cancel(ignored);
   });
   deadline.arm_after(hc.timeout);
-  if (co_await connect_endpoint(socket, backend.endpoint, deadline)) co_return false;
+  if (co_await connect_endpoint(socket, backend.endpoint, deadline, names_)) co_return false;
   if (!hc.rdp_probe) co_return true;
   // An RDP probe: a Connection Request offering TLS and CredSSP, answered by a Confirm.
   namespace p = protocol::proto;

@@ -38,6 +38,11 @@ std::shared_ptr<const Policy> Policy::build(config::Config cfg, Services& servic
   auto p = std::make_shared<Policy>();
   p->tokens_ = std::move(tokens);
   services.pools.update(cfg.routes);
+  std::vector<std::string> hosts;
+  for (const auto& r : cfg.routes) {
+    for (const auto& b : r.backends) hosts.push_back(b.host);
+  }
+  services.names.watch(hosts);
   for (const auto& lc : cfg.listeners) {
     ListenerPolicy lp;
     lp.cfg = lc;

@@ -156,8 +156,8 @@ awaitable<std::optional<Outcome>> Session::prepare() {
 
 // Connect, forward the first flight, check and forward the server's Confirm.
 awaitable<std::optional<Outcome>> Session::upstream() {
-  auto connected =
-      co_await connect_upstream(server_, *route_, request_->user, deadline_, entry_->id);
+  auto connected = co_await connect_upstream(server_, *route_, request_->user, deadline_,
+                                             ctx_.services.names, entry_->id);
   if (auto stop = halted(Phase::routing)) co_return stop;
   if (auto* failed = std::get_if<Outcome>(&connected)) co_return *failed;
   backend_ = std::get<std::shared_ptr<BackendState>>(std::move(connected));

@@ -8,27 +8,25 @@
 namespace rdpgate::gateway {
 
 awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoint& endpoint,
-                                       const Deadline& deadline) {
-  // IP literals (the usual case) skip the resolver: Asio resolves on a helper thread.
+                                       const Deadline& deadline, NameCache& names) {
   error_code parse_error;
   const auto literal = asio::ip::make_address(endpoint.host, parse_error);
   if (!parse_error) {
     auto [ec] = co_await socket.async_connect(tcp::endpoint(literal, endpoint.port), use_nothrow);
     co_return ec;
   }
-  tcp::resolver resolver(socket.get_executor());
-  Deadline lookup(socket.get_executor(), [&resolver] { resolver.cancel(); });
-  lookup.arm(deadline.when());
-  auto [rec, results] = co_await resolver.async_resolve(
-      endpoint.host, std::to_string(endpoint.port), tcp::resolver::numeric_service, use_nothrow);
-  lookup.disarm();
-  if (lookup.expired() || deadline.expired()) co_return error_code(asio::error::timed_out);
-  if (rec) co_return rec;
+  // A host name: never a lookup here (names.hpp), only the last good answer.
+  auto addresses = names.find(endpoint.host);
+  if (!addresses) addresses = co_await names.wait(endpoint.host, deadline.when());
+  if (deadline.expired() || SteadyClock::now() >= deadline.when()) {
+    co_return error_code(asio::error::timed_out);
+  }
+  if (!addresses) co_return error_code(asio::error::host_not_found);
   error_code last = asio::error::host_not_found;
-  for (const auto& r : results) {
+  for (const auto& address : *addresses) {
     error_code ignored;
     socket.close(ignored);
-    auto [ec] = co_await socket.async_connect(r.endpoint(), use_nothrow);
+    auto [ec] = co_await socket.async_connect(tcp::endpoint(address, endpoint.port), use_nothrow);
     if (!ec) co_return ec;
     last = ec;
     if (deadline.expired()) break;
@@ -38,12 +36,12 @@ awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoi
 
 awaitable<std::variant<std::shared_ptr<BackendState>, Outcome>> connect_upstream(
     tcp::socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
-    std::string_view conn) {
+    NameCache& names, std::string_view conn) {
   const auto candidates = route.pool->candidates(route.cfg.balance, user);
   for (const auto& b : candidates) {
     const auto started = SteadyClock::now();
     deadline.arm(started + route.cfg.connect_timeout);
-    const auto failed = co_await connect_endpoint(server, b->endpoint, deadline);
+    const auto failed = co_await connect_endpoint(server, b->endpoint, deadline, names);
     const bool timed_out = failed && deadline.expired();
     deadline.disarm();
     if (!failed) {

@@ -10,13 +10,15 @@
 #include "rdpgate/config/config.hpp"
 #include "rdpgate/gateway/asio.hpp"
 #include "rdpgate/gateway/backends.hpp"
+#include "rdpgate/gateway/names.hpp"
 #include "rdpgate/gateway/policy.hpp"
 
 namespace rdpgate::gateway {
 
 class HealthChecks {
  public:
-  HealthChecks(asio::io_context& io, const PolicyStore& policies) : io_(io), policies_(policies) {}
+  HealthChecks(asio::io_context& io, const PolicyStore& policies, NameCache& names)
+      : io_(io), policies_(policies), names_(names) {}
   // (Re)starts one checker per route of `cfg` that has a health check; the previous
   // generation's checkers end at their next wake-up.
   void restart(const config::Config& cfg);
@@ -28,6 +30,7 @@ class HealthChecks {
 
   asio::io_context& io_;
   const PolicyStore& policies_;
+  NameCache& names_;
   std::atomic<std::uint64_t> generation_{0};
 };
 

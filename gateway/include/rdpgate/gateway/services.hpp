@@ -11,6 +11,7 @@
 #include "rdpgate/gateway/backends.hpp"
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/metrics.hpp"
+#include "rdpgate/gateway/names.hpp"
 
 namespace rdpgate::state {
 class StateStore;
@@ -29,6 +30,7 @@ struct Services {
   ConnectionTracker tracker;
   BackendPools pools;
   RefusalLog refusal_log;
+  NameCache names;                          // host-name backends, resolved in the background
   state::StateStore* store = nullptr;       // null when state could not be opened
   security::BanManager* bans = nullptr;     // null: no bans
   security::GrantTable* grants = nullptr;   // null: no grants

@@ -14,24 +14,24 @@
 #include "rdpgate/gateway/asio.hpp"
 #include "rdpgate/gateway/backends.hpp"
 #include "rdpgate/gateway/deadline.hpp"
+#include "rdpgate/gateway/names.hpp"
 #include "rdpgate/gateway/outcome.hpp"
 #include "rdpgate/gateway/policy.hpp"
 
 namespace rdpgate::gateway {
 
-// One TCP connect to `endpoint`: an IP literal directly, a DNS name after resolving it. The
-// caller's deadline, armed for the attempt, cancels the socket when it passes; a lookup runs on
-// Asio's resolver thread and is cancelled by its own Deadline at the same time (a getaddrinfo
-// call already running still finishes first).
+// One TCP connect to `endpoint`: an IP literal directly, a DNS name to the addresses `names`
+// holds for it (in order, until one accepts), waiting for a first answer no longer than the
+// deadline. The caller's deadline, armed for the attempt, bounds the whole of it.
 awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoint& endpoint,
-                                       const Deadline& deadline);
+                                       const Deadline& deadline, NameCache& names);
 
 // Connects `server` to the first of the route's candidates (balance policy, then failover)
 // that accepts within `connect_timeout`, each attempt under its own deadline. Counts connect
 // times and failures, and logs each failed attempt.
 awaitable<std::variant<std::shared_ptr<BackendState>, Outcome>> connect_upstream(
     tcp::socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
-    std::string_view conn);
+    NameCache& names, std::string_view conn);
 
 // The server's answer to a Connection Request, as read.
 struct Confirm {
