@@ -2,6 +2,11 @@
 // Structured logging through spdlog: one event per line, fixed field names, rendered as JSON
 // lines or as `event key=value ...` text (logging.format). Refusals go through RefusalLog, which
 // caps lines per second and summarises the rest, so a flood cannot fill the disk.
+//
+// Logging never blocks the thread that logs: the destination (standard error or logging.file)
+// has a bounded queue and one writer thread (log_writer.hpp). When the reader does not keep up,
+// lines are dropped, counted (rdpgate_log_dropped_total) and summarised by a `log_dropped` line
+// once the queue drains.
 
 #include <spdlog/spdlog.h>
 
@@ -39,8 +44,13 @@ struct Field {
   }
 };
 
-// Configures the process-wide logger "rdpgate" (stderr or logging.file). Returns an error text.
+// Configures the process-wide logger "rdpgate" (stderr or logging.file), behind a bounded
+// queue. Returns an error text.
 std::string configure_logging(const config::LoggingConfig& cfg);
+// Writes what is queued, waiting at most `limit` in all, and stops the writer threads; later
+// lines are written synchronously (or dropped if a destination stayed stuck). Call once, at
+// exit: a clean exit loses nothing that was queued.
+void stop_logging(std::chrono::milliseconds limit);
 // Renders and logs one event.
 void log_event(spdlog::level::level_enum level, std::string_view event,
                std::initializer_list<Field> fields);
