@@ -185,6 +185,11 @@ class QueueSink final : public spdlog::sinks::base_sink<std::mutex> {
 // The writers of the running configuration, kept for stop_logging().
 std::mutex g_writers_mutex;
 std::vector<std::shared_ptr<LogWriter>> g_writers;
+// The audit logger, read on every audit record without a lock (like spdlog's own
+// default_logger_raw()); null: audit records go to the default logger. Loggers once configured
+// are kept to the end of the process, so a record being written never loses its logger.
+std::atomic<spdlog::logger*> g_audit{nullptr};
+std::vector<std::shared_ptr<spdlog::logger>> g_audit_keep;
 
 // The `log_dropped` line a writer writes itself, in the configured format.
 std::string dropped_summary(config::LogFormat format, std::uint64_t dropped, double seconds) {
@@ -244,6 +249,8 @@ void render_line(std::string& line, spdlog::level::level_enum level, std::string
 }  // namespace
 
 std::string configure_logging(const config::LoggingConfig& cfg) {
+  LogWriterOptions options;
+  options.max_lines = cfg.queue_lines;
   const auto format = cfg.format;
   auto summarise = [format](std::uint64_t dropped, double seconds) {
     return dropped_summary(format, dropped, seconds);
@@ -254,12 +261,27 @@ std::string configure_logging(const config::LoggingConfig& cfg) {
     fd = open_append(cfg.file, error);
     if (fd < 0) return "logging.file: " + error;
   }
-  auto writer = std::make_shared<LogWriter>(fd, fd != STDERR_FILENO, LogWriterOptions{}, summarise);
+  auto main_writer = std::make_shared<LogWriter>(fd, fd != STDERR_FILENO, options, summarise);
+  std::shared_ptr<LogWriter> audit_writer;
+  if (!cfg.audit_file.empty()) {
+    const int audit_fd = open_append(cfg.audit_file, error);
+    if (audit_fd < 0) {
+      main_writer->stop(std::chrono::milliseconds{1000});
+      return "logging.audit_file: " + error;
+    }
+    audit_writer = std::make_shared<LogWriter>(audit_fd, true, options, summarise);
+  }
   g_format = cfg.format;
-  spdlog::set_default_logger(make_logger("rdpgate", writer, cfg));
+  auto logger = make_logger("rdpgate", main_writer, cfg);
+  std::shared_ptr<spdlog::logger> audit;
+  if (audit_writer) audit = make_logger("rdpgate.audit", audit_writer, cfg);
+  spdlog::set_default_logger(logger);
   std::lock_guard lock(g_writers_mutex);
+  g_audit = audit.get();
+  if (audit) g_audit_keep.push_back(std::move(audit));
   g_writers.clear();
-  g_writers.push_back(std::move(writer));
+  g_writers.push_back(std::move(main_writer));
+  if (audit_writer) g_writers.push_back(std::move(audit_writer));
   return {};
 }
 
@@ -284,6 +306,19 @@ void log_event(spdlog::level::level_enum level, std::string_view event,
   thread_local std::string line;  // reused: no allocation per record once warmed up
   render_line(line, level, event, fields);
   logger->log(level, spdlog::string_view_t(line.data(), line.size()));
+}
+
+void log_audit_event(spdlog::level::level_enum level, std::string_view event,
+                     std::initializer_list<Field> fields) {
+  auto* audit = g_audit.load(std::memory_order_acquire);
+  if (audit == nullptr) {
+    log_event(level, event, fields);
+    return;
+  }
+  if (!audit->should_log(level)) return;
+  thread_local std::string line;
+  render_line(line, level, event, fields);
+  audit->log(level, spdlog::string_view_t(line.data(), line.size()));
 }
 
 bool RefusalLog::admit(std::string_view reason, std::chrono::steady_clock::time_point now) {
@@ -332,8 +367,8 @@ std::uint64_t RefusalLog::flush(std::chrono::steady_clock::time_point now, bool 
     const auto msg = "suppressed " + std::to_string(n) + " refusals in the last " +
                      std::to_string(static_cast<long>(std::lround(seconds))) + " s, top reasons " +
                      top;
-    log_event(spdlog::level::warn, "refusals_suppressed",
-              {{"suppressed", n}, {"top_reasons", top}, {"message", msg}});
+    log_audit_event(spdlog::level::warn, "refusals_suppressed",
+                    {{"suppressed", n}, {"top_reasons", top}, {"message", msg}});
   }
   return n;
 }

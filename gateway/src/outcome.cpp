@@ -85,7 +85,7 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
   const auto level =
       outcome.kind == OutcomeKind::internal_error ? spdlog::level::err : spdlog::level::info;
   const auto* request = c.request;
-  log_event(
+  log_audit_event(
       level, "connection",
       {{"conn", c.id},
        {"start", rfc3339(c.start)},

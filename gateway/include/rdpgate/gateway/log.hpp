@@ -3,10 +3,10 @@
 // lines or as `event key=value ...` text (logging.format). Refusals go through RefusalLog, which
 // caps lines per second and summarises the rest, so a flood cannot fill the disk.
 //
-// Logging never blocks the thread that logs: the destination (standard error or logging.file)
-// has a bounded queue and one writer thread (log_writer.hpp). When the reader does not keep up,
-// lines are dropped, counted (rdpgate_log_dropped_total) and summarised by a `log_dropped` line
-// once the queue drains.
+// Logging never blocks the thread that logs: each destination (standard error or
+// logging.file, and logging.audit_file for the audit records) has a bounded queue and one writer
+// thread (log_writer.hpp). When the reader does not keep up, lines are dropped, counted
+// (rdpgate_log_dropped_total) and summarised by a `log_dropped` line once the queue drains.
 
 #include <spdlog/spdlog.h>
 
@@ -44,8 +44,9 @@ struct Field {
   }
 };
 
-// Configures the process-wide logger "rdpgate" (stderr or logging.file), behind a bounded
-// queue. Returns an error text.
+// Configures the process-wide logger "rdpgate" (stderr or logging.file) and the audit logger
+// (logging.audit_file, or the same destination), each behind a bounded queue. Returns an error
+// text.
 std::string configure_logging(const config::LoggingConfig& cfg);
 // Writes what is queued, waiting at most `limit` in all, and stops the writer threads; later
 // lines are written synchronously (or dropped if a destination stayed stuck). Call once, at
@@ -54,6 +55,10 @@ void stop_logging(std::chrono::milliseconds limit);
 // Renders and logs one event.
 void log_event(spdlog::level::level_enum level, std::string_view event,
                std::initializer_list<Field> fields);
+// Renders and logs one event of the audit trail (`connection` records and their
+// `refusals_suppressed` summaries): to logging.audit_file when set, else with everything else.
+void log_audit_event(spdlog::level::level_enum level, std::string_view event,
+                     std::initializer_list<Field> fields);
 [[nodiscard]] std::string render_event(std::string_view event, std::initializer_list<Field> fields,
                                        config::LogFormat format);
 [[nodiscard]] std::string json_escape(std::string_view s);
