@@ -323,25 +323,21 @@ void log_audit_event(spdlog::level::level_enum level, std::string_view event,
 
 bool RefusalLog::admit(std::string_view reason, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (window_start_ == std::chrono::steady_clock::time_point{}) {
-    window_start_ = now;
-    updated_ = now;
-    tokens_ = per_second_;
+  if (window_start_ == std::chrono::steady_clock::time_point{}) window_start_ = now;
+  auto it = buckets_.find(reason);
+  if (it == buckets_.end()) {
+    it = buckets_.emplace(std::string(reason), Bucket{per_second_, now, 0}).first;
   }
-  const double elapsed = std::chrono::duration<double>(now - updated_).count();
-  tokens_ = std::min(per_second_, tokens_ + elapsed * per_second_);
-  updated_ = now;
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
+  auto& b = it->second;
+  const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+  b.tokens = std::min(per_second_, b.tokens + std::max(0.0, elapsed) * per_second_);
+  b.updated = now;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
     return true;
   }
   ++suppressed_;
-  auto it = by_reason_.find(reason);
-  if (it == by_reason_.end()) {
-    by_reason_.emplace(std::string(reason), 1);
-  } else {
-    ++it->second;
-  }
+  ++b.suppressed;
   return false;
 }
 
@@ -355,8 +351,10 @@ std::uint64_t RefusalLog::flush(std::chrono::steady_clock::time_point now, bool 
     seconds = std::chrono::duration<double>(now - window_start_).count();
     window_start_ = now;
     n = std::exchange(suppressed_, 0);
-    std::vector<std::pair<std::string, std::uint64_t>> v(by_reason_.begin(), by_reason_.end());
-    by_reason_.clear();
+    std::vector<std::pair<std::string, std::uint64_t>> v;
+    for (auto& [name, bucket] : buckets_) {
+      if (bucket.suppressed > 0) v.emplace_back(name, std::exchange(bucket.suppressed, 0));
+    }
     std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second > b.second; });
     for (std::size_t i = 0; i < v.size() && i < 5; ++i) {
       if (!top.empty()) top += ", ";
