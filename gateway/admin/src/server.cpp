@@ -120,9 +120,9 @@ bool mark(State& state, std::uint64_t id, bool busy) {
 }
 
 // Called with the mutex held when every slot is taken: unregisters the oldest idle connection,
-// preferring one that never made an authorized request, and returns its stream to close; null
-// when every connection is serving an authorized request.
-std::shared_ptr<beast::tcp_stream> make_room(State& state) {
+// preferring one that never made an authorized request, and sets `to_close` to its stream (null
+// if it just ended by itself). False when every connection is serving an authorized request.
+bool make_room(State& state, std::shared_ptr<beast::tcp_stream>& to_close) {
   auto victim = state.connections.end();
   for (auto it = state.connections.begin(); it != state.connections.end(); ++it) {
     if (it->second.busy) continue;
@@ -132,10 +132,10 @@ std::shared_ptr<beast::tcp_stream> make_room(State& state) {
     }
     if (victim == state.connections.end()) victim = it;
   }
-  if (victim == state.connections.end()) return nullptr;
-  auto stream = victim->second.stream.lock();
+  if (victim == state.connections.end()) return false;
+  to_close = victim->second.stream.lock();
   state.connections.erase(victim);
-  return stream;
+  return true;
 }
 
 // A request that cannot be read: answer it if an answer helps (400, 413, 431), then close.
@@ -240,8 +240,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
                     [](const auto& entry) { return entry.second.stream.expired(); });
       const bool full =
           !state->stopped && state->connections.size() >= state->limits.max_connections;
-      if (full) evicted = make_room(*state);
-      if (state->stopped || (full && !evicted)) {
+      if (state->stopped || (full && !make_room(*state, evicted))) {
         beast::error_code ignored;
         stream->socket().close(ignored);
         continue;
