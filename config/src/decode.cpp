@@ -290,7 +290,7 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
     }
   }
   if (auto f = map.get("logging")) {
-    const MapReader logging{walker, *f, {"level", "format", "file"}};
+    const MapReader logging{walker, *f, {"level", "format", "file", "audit_file", "queue_lines"}};
     if (auto g = logging.get("level")) {
       const auto level = walker.choice<int>(*g, {{"trace", 0},
                                                  {"debug", 1},
@@ -306,6 +306,17 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
           walker.choice<LogFormat>(*g, {{"text", LogFormat::text}, {"json", LogFormat::json}}));
     }
     if (auto g = logging.get("file")) set(config.logging.file, walker.string(*g));
+    if (auto g = logging.get("audit_file")) {
+      set(config.logging.audit_file, walker.string(*g));
+      if (!config.logging.audit_file.empty() && config.logging.audit_file == config.logging.file) {
+        walker.error(g->where,
+                     "audit_file is the same file as logging.file (leave it out to "
+                     "keep the audit records with the other lines)");
+      }
+    }
+    if (auto g = logging.get("queue_lines")) {
+      set(config.logging.queue_lines, walker.integer(*g, 16, 1 << 20));
+    }
   }
   if (auto f = map.get("tokens")) decode_tokens(walker, *f, out);
   return out;

@@ -196,6 +196,7 @@ awaitable<void> App::housekeeping() {
     auto [ec] = co_await timer.async_wait(use_nothrow);
     if (ec || shutting_down_) co_return;
     services_->refusal_log.flush(SteadyClock::now());
+    metrics_->sync_log_dropped();
     if (tick % 10 == 0) {
       const auto now = SystemClock::now();
       bans_->purge(now);

@@ -69,6 +69,14 @@ int cli_run(int argc, char** argv) {
     std::fprintf(stderr, "rdpgate: %s\n", err.c_str());
     return 1;
   }
+  // On every way out below, after the App is gone: write what is still queued for a slow
+  // reader, but never hang the exit on a reader that stopped reading.
+  struct StopLogging {
+    StopLogging() = default;
+    StopLogging(const StopLogging&) = delete;
+    StopLogging& operator=(const StopLogging&) = delete;
+    ~StopLogging() { stop_logging(std::chrono::seconds(5)); }
+  } stop_logging_at_exit;
   // Everything the privilege drop needs is checked before a port is bound or the state opened
   // (running as root without `user`, an unknown user or group), so a refused start never
   // accepts a connection.

@@ -1,15 +1,20 @@
 #include "rdpgate/gateway/log.hpp"
 
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <fcntl.h>
+#include <spdlog/sinks/base_sink.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <vector>
 
+#include "rdpgate/gateway/log_writer.hpp"
 #include "rdpgate/protocol/json.hpp"
 
 namespace rdpgate::gateway {
@@ -156,20 +161,70 @@ std::string render_event(std::string_view event, std::initializer_list<Field> fi
   return out;
 }
 
-std::string configure_logging(const config::LoggingConfig& cfg) {
-  std::shared_ptr<spdlog::logger> logger;
-  try {
-    if (cfg.file.empty()) {
-      logger = std::make_shared<spdlog::logger>("rdpgate",
-                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    } else {
-      logger = std::make_shared<spdlog::logger>(
-          "rdpgate", std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.file));
-    }
-  } catch (const spdlog::spdlog_ex& e) {
-    return std::string("logging.file: ") + e.what();
+namespace {
+
+// Formats on the logging thread (cheap: the line is already rendered) and hands the line to a
+// LogWriter, which never blocks: the sink is as fast as a full queue.
+class QueueSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit QueueSink(std::shared_ptr<LogWriter> writer) : writer_(std::move(writer)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    writer_->push(std::string_view(formatted.data(), formatted.size()));
   }
-  g_format = cfg.format;
+  // Lines reach the kernel as soon as the writer thread writes them; nothing to flush here.
+  void flush_() override {}
+
+ private:
+  std::shared_ptr<LogWriter> writer_;
+};
+
+// The writers of the running configuration, kept for stop_logging().
+std::mutex g_writers_mutex;
+std::vector<std::shared_ptr<LogWriter>> g_writers;
+// The audit logger, read on every audit record without a lock (like spdlog's own
+// default_logger_raw()); null: audit records go to the default logger. Loggers once configured
+// are kept to the end of the process, so a record being written never loses its logger.
+std::atomic<spdlog::logger*> g_audit{nullptr};
+std::vector<std::shared_ptr<spdlog::logger>> g_audit_keep;
+
+// The `log_dropped` line a writer writes itself, in the configured format.
+std::string dropped_summary(config::LogFormat format, std::uint64_t dropped, double seconds) {
+  const auto level = spdlog::level::to_string_view(spdlog::level::warn);
+  const std::string_view level_name(level.data(), level.size());
+  const auto msg = "the log output did not keep up: dropped " + std::to_string(dropped) +
+                   " lines in the last " + std::to_string(std::lround(std::ceil(seconds))) + " s";
+  std::string line;
+  if (format == config::LogFormat::text) {
+    // The same shape as the text pattern below: time, level, event.
+    line = rfc3339(std::chrono::system_clock::now());
+    line += ' ';
+    line += level_name;
+    line += ' ';
+  }
+  render_into(line, "log_dropped", format == config::LogFormat::json ? level_name : "",
+              {{"dropped", dropped}, {"message", msg}}, format);
+  line += '\n';
+  return line;
+}
+
+// Opens `path` for appending (creating its folder, as spdlog's file sink did).
+int open_append(const std::string& path, std::string& error) {
+  std::error_code ignored;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (fd < 0) error = "cannot open \"" + path + "\": " + std::strerror(errno);
+  return fd;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(std::string name, std::shared_ptr<LogWriter> writer,
+                                            const config::LoggingConfig& cfg) {
+  auto logger = std::make_shared<spdlog::logger>(std::move(name),
+                                                 std::make_shared<QueueSink>(std::move(writer)));
   if (cfg.format == config::LogFormat::json) {
     // The JSON line carries its own time and level.
     logger->set_pattern("%v");
@@ -177,47 +232,112 @@ std::string configure_logging(const config::LoggingConfig& cfg) {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(spdlog::level::from_str(cfg.level));
-  logger->flush_on(spdlog::level::trace);
-  spdlog::set_default_logger(logger);
-  return {};
+  return logger;
 }
 
-void log_event(spdlog::level::level_enum level, std::string_view event,
-               std::initializer_list<Field> fields) {
-  auto* logger = spdlog::default_logger_raw();
-  if (!logger->should_log(level)) return;
+void render_line(std::string& line, spdlog::level::level_enum level, std::string_view event,
+                 std::initializer_list<Field> fields) {
   const auto format = g_format.load(std::memory_order_relaxed);
-  thread_local std::string line;  // reused: no allocation per record once warmed up
   line.clear();
   const auto name = spdlog::level::to_string_view(level);
   render_into(line, event,
               format == config::LogFormat::json ? std::string_view(name.data(), name.size())
                                                 : std::string_view(),
               fields, format);
+}
+
+}  // namespace
+
+std::string configure_logging(const config::LoggingConfig& cfg) {
+  LogWriterOptions options;
+  options.max_lines = cfg.queue_lines;
+  const auto format = cfg.format;
+  auto summarise = [format](std::uint64_t dropped, double seconds) {
+    return dropped_summary(format, dropped, seconds);
+  };
+  std::string error;
+  int fd = STDERR_FILENO;
+  if (!cfg.file.empty()) {
+    fd = open_append(cfg.file, error);
+    if (fd < 0) return "logging.file: " + error;
+  }
+  auto main_writer = std::make_shared<LogWriter>(fd, fd != STDERR_FILENO, options, summarise);
+  std::shared_ptr<LogWriter> audit_writer;
+  if (!cfg.audit_file.empty()) {
+    const int audit_fd = open_append(cfg.audit_file, error);
+    if (audit_fd < 0) {
+      main_writer->stop(std::chrono::milliseconds{1000});
+      return "logging.audit_file: " + error;
+    }
+    audit_writer = std::make_shared<LogWriter>(audit_fd, true, options, summarise);
+  }
+  g_format = cfg.format;
+  auto logger = make_logger("rdpgate", main_writer, cfg);
+  std::shared_ptr<spdlog::logger> audit;
+  if (audit_writer) audit = make_logger("rdpgate.audit", audit_writer, cfg);
+  spdlog::set_default_logger(logger);
+  std::lock_guard lock(g_writers_mutex);
+  g_audit = audit.get();
+  if (audit) g_audit_keep.push_back(std::move(audit));
+  g_writers.clear();
+  g_writers.push_back(std::move(main_writer));
+  if (audit_writer) g_writers.push_back(std::move(audit_writer));
+  return {};
+}
+
+void stop_logging(std::chrono::milliseconds limit) {
+  std::vector<std::shared_ptr<LogWriter>> writers;
+  {
+    std::lock_guard lock(g_writers_mutex);
+    writers = g_writers;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (const auto& w : writers) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    w->stop(std::max(left, std::chrono::milliseconds{0}));
+  }
+}
+
+void log_event(spdlog::level::level_enum level, std::string_view event,
+               std::initializer_list<Field> fields) {
+  auto* logger = spdlog::default_logger_raw();
+  if (!logger->should_log(level)) return;
+  thread_local std::string line;  // reused: no allocation per record once warmed up
+  render_line(line, level, event, fields);
   logger->log(level, spdlog::string_view_t(line.data(), line.size()));
+}
+
+void log_audit_event(spdlog::level::level_enum level, std::string_view event,
+                     std::initializer_list<Field> fields) {
+  auto* audit = g_audit.load(std::memory_order_acquire);
+  if (audit == nullptr) {
+    log_event(level, event, fields);
+    return;
+  }
+  if (!audit->should_log(level)) return;
+  thread_local std::string line;
+  render_line(line, level, event, fields);
+  audit->log(level, spdlog::string_view_t(line.data(), line.size()));
 }
 
 bool RefusalLog::admit(std::string_view reason, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (window_start_ == std::chrono::steady_clock::time_point{}) {
-    window_start_ = now;
-    updated_ = now;
-    tokens_ = per_second_;
+  if (window_start_ == std::chrono::steady_clock::time_point{}) window_start_ = now;
+  auto it = buckets_.find(reason);
+  if (it == buckets_.end()) {
+    it = buckets_.emplace(std::string(reason), Bucket{per_second_, now, 0}).first;
   }
-  const double elapsed = std::chrono::duration<double>(now - updated_).count();
-  tokens_ = std::min(per_second_, tokens_ + elapsed * per_second_);
-  updated_ = now;
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
+  auto& b = it->second;
+  const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+  b.tokens = std::min(per_second_, b.tokens + std::max(0.0, elapsed) * per_second_);
+  b.updated = now;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
     return true;
   }
   ++suppressed_;
-  auto it = by_reason_.find(reason);
-  if (it == by_reason_.end()) {
-    by_reason_.emplace(std::string(reason), 1);
-  } else {
-    ++it->second;
-  }
+  ++b.suppressed;
   return false;
 }
 
@@ -231,8 +351,10 @@ std::uint64_t RefusalLog::flush(std::chrono::steady_clock::time_point now, bool 
     seconds = std::chrono::duration<double>(now - window_start_).count();
     window_start_ = now;
     n = std::exchange(suppressed_, 0);
-    std::vector<std::pair<std::string, std::uint64_t>> v(by_reason_.begin(), by_reason_.end());
-    by_reason_.clear();
+    std::vector<std::pair<std::string, std::uint64_t>> v;
+    for (auto& [name, bucket] : buckets_) {
+      if (bucket.suppressed > 0) v.emplace_back(name, std::exchange(bucket.suppressed, 0));
+    }
     std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second > b.second; });
     for (std::size_t i = 0; i < v.size() && i < 5; ++i) {
       if (!top.empty()) top += ", ";
@@ -243,8 +365,8 @@ std::uint64_t RefusalLog::flush(std::chrono::steady_clock::time_point now, bool 
     const auto msg = "suppressed " + std::to_string(n) + " refusals in the last " +
                      std::to_string(static_cast<long>(std::lround(seconds))) + " s, top reasons " +
                      top;
-    log_event(spdlog::level::warn, "refusals_suppressed",
-              {{"suppressed", n}, {"top_reasons", top}, {"message", msg}});
+    log_audit_event(spdlog::level::warn, "refusals_suppressed",
+                    {{"suppressed", n}, {"top_reasons", top}, {"message", msg}});
   }
   return n;
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "rdpgate/gateway/log_writer.hpp"
 #include "rdpgate/protocol/rdp.hpp"
 
 namespace rdpgate::gateway {
@@ -199,6 +200,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Help("Refusal log lines suppressed by the rate-limited logger.")
                          .Register(r)
                          .Add({});
+  log_dropped_ = &BuildCounter()
+                      .Name("rdpgate_log_dropped_total")
+                      .Help(
+                          "Log lines dropped because the log output did not keep up (a full "
+                          "pipe, a stalled journald, a slow disk).")
+                      .Register(r)
+                      .Add({});
+  // Lines dropped before this registry existed (an earlier App in this process) are not its.
+  log_dropped_seen_ = log_lines_dropped();
   state_errors_ = &BuildCounter()
                        .Name("rdpgate_state_errors_total")
                        .Help("Failed writes to the durable state store.")
@@ -292,6 +302,19 @@ void Metrics::refusal(const std::string& listener, const Outcome& outcome) {
     c = slot;
   }
   c->Increment();
+}
+
+void Metrics::sync_log_dropped() {
+  const auto total = log_lines_dropped();
+  double delta = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (total > log_dropped_seen_) {
+      delta = static_cast<double>(total - log_dropped_seen_);
+      log_dropped_seen_ = total;
+    }
+  }
+  if (delta > 0) log_dropped_->Increment(delta);
 }
 
 prometheus::Counter& Metrics::tokens(std::string_view result) {

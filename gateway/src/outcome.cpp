@@ -80,8 +80,11 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
     on_auth_failure(services, policy.config(), *c.peer, c.request ? c.request->user : "", c.id);
   }
 
-  // Refusals before a byte was read come in floods: their lines are rate-limited.
-  if (outcome.phase == Phase::admission &&
+  // Refusals come in floods (denied sources, scanners, junk): their lines are rate-limited per
+  // outcome kind, so one kind's flood never hides another's lines. Connections that reached a
+  // backend (completed, auth_failed, tls_incomplete, ...) are the audit trail: always written,
+  // subject only to the log queue's bound (log_writer.hpp).
+  if (outcome.refused() &&
       !services.refusal_log.admit(to_string(outcome.kind), SteadyClock::now())) {
     metrics.log_suppressed().Increment();
     return;
@@ -92,7 +95,7 @@ void record_outcome(Services& services, const Policy& policy, const ConnectionRe
   const auto level =
       outcome.kind == OutcomeKind::internal_error ? spdlog::level::err : spdlog::level::info;
   const auto* request = c.request;
-  log_event(
+  log_audit_event(
       level, "connection",
       {{"conn", c.id},
        {"start", rfc3339(c.start)},

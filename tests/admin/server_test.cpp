@@ -4,7 +4,9 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -447,20 +449,34 @@ TEST(AdminServer, KeepsTheConnectionAliveAcrossRequests) {
   EXPECT_TRUE(result.closed_by_server);
 }
 
-TEST(AdminServer, ASlowRequestTimesOutAndIsClosed) {
+TEST(AdminServer, AHeaderNotCompleteInTimeIsClosedUnanswered) {
   AdminServerLimits limits;
-  limits.read_timeout = std::chrono::milliseconds{200};
+  limits.header_timeout = std::chrono::milliseconds{200};
   RunningServer server{std::string{test_token}, limits};
   const auto started = std::chrono::steady_clock::now();
-  const auto result = raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost:",
-                                   std::chrono::seconds{5});
+  const auto result =
+      raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost:", std::chrono::seconds{5});
   const auto elapsed = std::chrono::steady_clock::now() - started;
   EXPECT_TRUE(result.closed_by_server);
   EXPECT_TRUE(result.received.empty()) << result.received;
   EXPECT_LT(elapsed, std::chrono::seconds{3});
-  // An idle keep-alive connection is closed the same way.
-  const auto idle = raw_exchange(server.port(), "", std::chrono::seconds{5});
-  EXPECT_TRUE(idle.closed_by_server);
+  // A connection that sends nothing at all is closed the same way.
+  const auto silent = raw_exchange(server.port(), "", std::chrono::seconds{5});
+  EXPECT_TRUE(silent.closed_by_server);
+}
+
+TEST(AdminServer, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  AdminServerLimits limits;
+  limits.idle_timeout = std::chrono::milliseconds{300};
+  RunningServer server{std::string{test_token}, limits};
+  const auto started = std::chrono::steady_clock::now();
+  const auto result =
+      raw_exchange(server.port(), get_request("/healthz", "keep-alive"), std::chrono::seconds{5});
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(count(result.received, "HTTP/1.1 200 OK"), 1U) << result.received;
+  EXPECT_TRUE(result.closed_by_server);
+  EXPECT_GE(elapsed, std::chrono::milliseconds{250});
+  EXPECT_LT(elapsed, std::chrono::seconds{3});
 }
 
 TEST(AdminServer, StopClosesOpenConnectionsAndTheListener) {
@@ -499,24 +515,85 @@ TEST(AdminServer, StopClosesOpenConnectionsAndTheListener) {
   EXPECT_TRUE(after.error);
 }
 
-TEST(AdminServer, TooManyConnectionsAreClosedAtOnce) {
+// Opens a connection, sends `bytes` (unless empty) and keeps it open.
+std::unique_ptr<asio::ip::tcp::socket> hold(asio::io_context& io, unsigned short port,
+                                            const std::string& bytes) {
+  auto socket = std::make_unique<asio::ip::tcp::socket>(io);
+  socket->connect(asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), port});
+  if (!bytes.empty()) asio::write(*socket, asio::buffer(bytes));
+  return socket;
+}
+
+// True once the server closed `socket` (EOF or reset) within `limit`.
+bool closed_within(asio::ip::tcp::socket& socket, std::chrono::milliseconds limit) {
+  beast::tcp_stream stream{std::move(socket)};
+  stream.expires_after(limit);
+  std::array<char, 512> chunk{};
+  bool closed = false;
+  std::function<void()> read_more = [&] {
+    stream.async_read_some(asio::buffer(chunk), [&](beast::error_code ec, std::size_t) {
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) closed = true;
+      if (!ec) read_more();
+    });
+  };
+  read_more();
+  auto& io = static_cast<asio::io_context&>(stream.get_executor().context());
+  io.restart();
+  io.run();
+  return closed;
+}
+
+// Sends `requests` on a new connection, waits for `answers` 200s and keeps it open.
+std::unique_ptr<asio::ip::tcp::socket> hold_answered(asio::io_context& io, unsigned short port,
+                                                     const std::string& requests,
+                                                     std::size_t answers) {
+  auto socket = hold(io, port, requests);
+  std::array<char, 4096> chunk{};
+  std::string received;
+  while (count(received, "HTTP/1.1 200 OK") < answers) {
+    received.append(chunk.data(), socket->read_some(asio::buffer(chunk)));
+  }
+  return socket;
+}
+
+TEST(AdminServer, AFullServerClosesItsOldestIdleConnectionForANewOne) {
+  AdminServerLimits limits;
+  limits.max_connections = 3;
+  RunningServer server{std::string{test_token}, limits};
+  asio::io_context io;
+  // Three idle connections take every slot: one silent, one with half a header, one that made
+  // an authorized request and stays open.
+  auto silent = hold(io, server.port(), "");
+  std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  auto partial = hold(io, server.port(), "GET /v1/bans HTTP/1.1\r\nHost:");
+  std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  auto authorized = hold_answered(io, server.port(), get_request("/v1/bans", "keep-alive"), 1);
+  // New kept-alive authorized calls are served, each closing the oldest idle connection that
+  // never made an authorized request: the silent one, then the partial header...
+  auto second = hold_answered(io, server.port(), get_request("/v1/sessions", "keep-alive"), 1);
+  EXPECT_TRUE(closed_within(*silent, std::chrono::seconds{2}));
+  auto third = hold_answered(io, server.port(), get_request("/v1/sessions", "keep-alive"), 1);
+  EXPECT_TRUE(closed_within(*partial, std::chrono::seconds{2}));
+  // ...then, all of them idle after an authorized request, the oldest of those.
+  const auto call = server.call(http::verb::get, "/v1/sessions");
+  ASSERT_FALSE(call.error) << call.error.message();
+  EXPECT_EQ(call.response.result(), http::status::ok);
+  EXPECT_TRUE(closed_within(*authorized, std::chrono::seconds{2}));
+}
+
+TEST(AdminServer, ConnectionsServingAuthorizedRequestsAreNeverClosedForRoom) {
   AdminServerLimits limits;
   limits.max_connections = 2;
   RunningServer server{std::string{test_token}, limits};
   asio::io_context io;
+  // Two authorized requests whose bodies are still arriving.
+  const std::string head = "POST /v1/bans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           std::string{test_token} +
+                           "\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{";
   std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
-  const asio::ip::tcp::endpoint to{asio::ip::make_address("127.0.0.1"), server.port()};
-  for (int i = 0; i < 2; ++i) {
-    held.push_back(std::make_unique<asio::ip::tcp::socket>(io));
-    held.back()->connect(to);
-  }
-  // Make sure both are accepted and registered before the third arrives.
-  for (auto& socket : held) {
-    const std::string request = get_request("/healthz", "keep-alive");
-    asio::write(*socket, asio::buffer(request));
-    std::array<char, 512> chunk{};
-    socket->read_some(asio::buffer(chunk));
-  }
+  for (int i = 0; i < 2; ++i) held.push_back(hold(io, server.port(), head));
+  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  // No slot can be freed: the new connection is closed at once, unanswered.
   const auto third = raw_exchange(server.port(), get_request("/healthz", "close"));
   EXPECT_TRUE(third.closed_by_server);
   EXPECT_TRUE(third.received.empty()) << third.received;
@@ -529,6 +606,24 @@ TEST(AdminServer, TooManyConnectionsAreClosedAtOnce) {
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   EXPECT_TRUE(served);
+}
+
+TEST(AdminServer, UnauthorizedRequestsStillArrivingGiveWay) {
+  AdminServerLimits limits;
+  limits.max_connections = 2;
+  RunningServer server{std::string{test_token}, limits};
+  asio::io_context io;
+  // Two requests with a wrong token, bodies still arriving: idle as far as room goes.
+  const std::string head =
+      "POST /v1/bans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n"
+      "Content-Length: 40\r\n\r\n{";
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
+  for (int i = 0; i < 2; ++i) held.push_back(hold(io, server.port(), head));
+  std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  const auto call = server.call(http::verb::get, "/v1/sessions");
+  ASSERT_FALSE(call.error) << call.error.message();
+  EXPECT_EQ(call.response.result(), http::status::ok);
+  EXPECT_TRUE(closed_within(*held.front(), std::chrono::seconds{2}));
 }
 
 }  // namespace

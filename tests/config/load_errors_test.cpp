@@ -222,6 +222,12 @@ const Case cases[] = {
      {"cfg.yaml:4:18: logging.level: unknown value \"verbose\": expected one of trace, debug, info, "
       "warn, error, critical, off",
       "cfg.yaml:4:35: logging.format: unknown value \"xml\": expected one of text, json"}},
+    {"logging audit_file and queue_lines",
+     listeners + routes + admin_off +
+         "logging: {file: /var/log/x.log, audit_file: /var/log/x.log, queue_lines: 8}\n",
+     {"cfg.yaml:4:45: logging.audit_file: audit_file is the same file as logging.file (leave it "
+      "out to keep the audit records with the other lines)",
+      "cfg.yaml:4:74: logging.queue_lines: must be between 16 and 1048576, got 8"}},
     {"token key problems", listeners + routes + admin_off +
                                "tokens:\n  keys:\n"
                                "    - {id: k, alg: HS256}\n"

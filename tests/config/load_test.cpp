@@ -77,6 +77,8 @@ TEST(LoadConfig, MinimalGetsDocumentedDefaults) {
   EXPECT_EQ(c.metrics.address.text, "127.0.0.1:9489");
   EXPECT_FALSE(c.admin.enabled);
   EXPECT_EQ(c.logging.format, LogFormat::json);
+  EXPECT_EQ(c.logging.audit_file, "");
+  EXPECT_EQ(c.logging.queue_lines, 8192U);
 }
 
 TEST(LoadConfig, ListenerOverridesMergePerKey) {
@@ -221,7 +223,7 @@ bruteforce:
 metrics: {address: ""}
 admin: {address: "[::1]:9488", token_file: /etc/rdpgate/admin.token}
 state: {path: var/state}
-logging: {level: debug, format: text, file: rdpgate.log}
+logging: {level: debug, format: text, file: rdpgate.log, audit_file: audit.log, queue_lines: 100}
 tokens:
   keys:
     - {id: k1, alg: HS256, secret_env: RDPGATE_TOKEN_KEY}
@@ -281,6 +283,8 @@ tokens:
   EXPECT_EQ(c.logging.level, "debug");
   EXPECT_EQ(c.logging.format, LogFormat::text);
   EXPECT_EQ(c.logging.file, "rdpgate.log");
+  EXPECT_EQ(c.logging.audit_file, "audit.log");
+  EXPECT_EQ(c.logging.queue_lines, 100U);
   ASSERT_EQ(c.tokens.keys.size(), 2U);
   EXPECT_EQ(c.tokens.keys[0].algorithm, TokenAlgorithm::hs256);
   EXPECT_EQ(c.tokens.keys[0].secret_env, "RDPGATE_TOKEN_KEY");

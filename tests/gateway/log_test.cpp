@@ -154,12 +154,28 @@ TEST_F(RefusalLogTest, AdmitsTheRateThenCountsTheRest) {
 TEST_F(RefusalLogTest, TopReasonsAreOrderedByCount) {
   RefusalLog log(1, 10s);
   EXPECT_TRUE(log.admit("x", t0));
+  EXPECT_TRUE(log.admit("not_rdp", t0));
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(log.admit("not_rdp", t0));
+  EXPECT_TRUE(log.admit("banned", t0));
   for (int i = 0; i < 7; ++i) EXPECT_FALSE(log.admit("banned", t0));
   EXPECT_EQ(log.flush(t0, true), 10u);
   auto lines = sink->lines();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find("banned 7, not_rdp 3"), std::string::npos) << lines[0];
+}
+
+TEST_F(RefusalLogTest, EachKindHasItsOwnBudget) {
+  RefusalLog log(5, 10s);
+  int flood = 0;
+  for (int i = 0; i < 1000; ++i) flood += log.admit("not_rdp", t0) ? 1 : 0;
+  EXPECT_EQ(flood, 5);
+  // The flood of one kind leaves another kind's lines alone.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(log.admit("username_denied", t0)) << i;
+  EXPECT_FALSE(log.admit("username_denied", t0));
+  EXPECT_EQ(log.flush(t0 + 10s), 996u);
+  auto lines = sink->lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("not_rdp 995, username_denied 1"), std::string::npos) << lines[0];
 }
 
 TEST_F(RefusalLogTest, NothingSuppressedWritesNoSummary) {

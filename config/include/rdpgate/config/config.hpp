@@ -195,10 +195,21 @@ struct StateConfig {
 };
 
 enum class LogFormat { text, json };
+// Read at start only (a reload does not reopen the log). Logging never blocks the relay: each
+// destination has a queue of `queue_lines` lines and one writer thread; when the reader does
+// not keep up (a full pipe, a stalled journald, a slow disk) new lines are dropped, counted in
+// rdpgate_log_dropped_total and summarised by a `log_dropped` line once the queue drains.
 struct LoggingConfig {
   std::string level = "info";          // `level`: trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::json;  // `format`: json (default) or text
   std::string file;                    // `file`: append logs here; "" = standard error
+  // `audit_file`: append the audit records (`connection` lines and their `refusals_suppressed`
+  // summaries) here instead of the log above; "" (default) = with everything else. Must differ
+  // from `file`.
+  std::string audit_file;
+  // `queue_lines`: lines waiting for a slow log reader, per destination, before new ones are
+  // dropped; 16 to 1048576, default 8192 (about 4 MiB of audit records).
+  std::uint32_t queue_lines = 8192;
 };
 
 // `tokens:` — signed access tokens (SPEC §3).

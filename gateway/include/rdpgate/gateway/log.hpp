@@ -1,7 +1,12 @@
 #pragma once
 // Structured logging through spdlog: one event per line, fixed field names, rendered as JSON
 // lines or as `event key=value ...` text (logging.format). Refusals go through RefusalLog, which
-// caps lines per second and summarises the rest, so a flood cannot fill the disk.
+// caps lines per second for each kind and summarises the rest, so a flood cannot fill the disk.
+//
+// Logging never blocks the thread that logs: each destination (standard error or
+// logging.file, and logging.audit_file for the audit records) has a bounded queue and one writer
+// thread (log_writer.hpp). When the reader does not keep up, lines are dropped, counted
+// (rdpgate_log_dropped_total) and summarised by a `log_dropped` line once the queue drains.
 
 #include <spdlog/spdlog.h>
 
@@ -39,37 +44,53 @@ struct Field {
   }
 };
 
-// Configures the process-wide logger "rdpgate" (stderr or logging.file). Returns an error text.
+// Configures the process-wide logger "rdpgate" (stderr or logging.file) and the audit logger
+// (logging.audit_file, or the same destination), each behind a bounded queue. Returns an error
+// text.
 std::string configure_logging(const config::LoggingConfig& cfg);
+// Writes what is queued, waiting at most `limit` in all, and stops the writer threads; later
+// lines are written synchronously (or dropped if a destination stayed stuck). Call once, at
+// exit: a clean exit loses nothing that was queued.
+void stop_logging(std::chrono::milliseconds limit);
 // Renders and logs one event.
 void log_event(spdlog::level::level_enum level, std::string_view event,
                std::initializer_list<Field> fields);
+// Renders and logs one event of the audit trail (`connection` records and their
+// `refusals_suppressed` summaries): to logging.audit_file when set, else with everything else.
+void log_audit_event(spdlog::level::level_enum level, std::string_view event,
+                     std::initializer_list<Field> fields);
 [[nodiscard]] std::string render_event(std::string_view event, std::initializer_list<Field> fields,
                                        config::LogFormat format);
 [[nodiscard]] std::string json_escape(std::string_view s);
 [[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
 
-// Rate-limited refusal logging: at most `per_second` lines each second; the rest are counted and
-// summarised once per `window`: "suppressed N refusals in the last 10 s, top reasons ...".
+// Rate-limited refusal logging: for each kind (the caller's `reason`, an outcome name), at most
+// `per_second` lines each second after a burst of as many; the rest are counted and summarised
+// once per `window`: "suppressed N refusals in the last 10 s, top reasons ...". One bucket per
+// kind, so a flood of one kind never hides the few lines of another.
 class RefusalLog {
  public:
   explicit RefusalLog(double per_second = 20,
                       std::chrono::seconds window = std::chrono::seconds(10))
       : per_second_(per_second), window_(window) {}
-  // True if the caller should write its line; false if it was counted as suppressed.
+  // True if the caller should write its line; false if it was counted as suppressed. `reason`
+  // comes from a bounded set (outcome names): one bucket each.
   bool admit(std::string_view reason, std::chrono::steady_clock::time_point now);
   // Emits the summary if a window has passed with suppressed lines. Returns lines suppressed.
   std::uint64_t flush(std::chrono::steady_clock::time_point now, bool force = false);
 
  private:
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point updated{};
+    std::uint64_t suppressed = 0;  // in the current window
+  };
   std::mutex mutex_;
   double per_second_;
   std::chrono::seconds window_;
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point updated_{};
   std::chrono::steady_clock::time_point window_start_{};
   std::uint64_t suppressed_ = 0;
-  std::map<std::string, std::uint64_t, std::less<>> by_reason_;
+  std::map<std::string, Bucket, std::less<>> buckets_;
 };
 
 }  // namespace rdpgate::gateway

@@ -83,6 +83,9 @@ class Metrics {
     return success ? *reloads_success_ : *reloads_failure_;
   }
   prometheus::Counter& log_suppressed() { return *log_suppressed_; }
+  // Brings rdpgate_log_dropped_total up to the log writers' count (log_lines_dropped()); the
+  // housekeeping calls it every second.
+  void sync_log_dropped();
   prometheus::Counter& state_errors() { return *state_errors_; }
 
  private:
@@ -120,6 +123,8 @@ class Metrics {
   prometheus::Counter* reloads_success_;
   prometheus::Counter* reloads_failure_;
   prometheus::Counter* log_suppressed_;
+  prometheus::Counter* log_dropped_;
+  std::uint64_t log_dropped_seen_ = 0;  // under mutex_
   prometheus::Counter* state_errors_;
   std::unordered_map<std::string, std::unique_ptr<ListenerMetrics>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;

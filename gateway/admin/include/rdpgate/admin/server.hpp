@@ -1,6 +1,7 @@
 #pragma once
 // The admin API's HTTP/1.1 server (SPEC §6): Boost.Beast, one coroutine per connection on its
-// own strand, keep-alive, bounded requests and a deadline on every read and write.
+// own strand, keep-alive, bounded requests, a deadline on every read and write, and a bounded
+// number of connections of which idle ones give way to new ones.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,12 +14,25 @@
 
 namespace rdpgate::admin {
 
+// Every connection is either serving an authorized request (a /v1 request whose bearer token
+// matched, from its header until its response is written) or idle: waiting for a request,
+// reading one that is not authorized (yet), or answering one that was not. Idle connections
+// time out quickly and give way to new ones, so connections that never authenticate cannot
+// starve an authorized call (docs/faults.md "Idle admin connections").
 struct AdminServerLimits {
   std::size_t max_body = 64 * 1024;   // larger request bodies get 413 and the connection closes
   std::size_t max_header = 8 * 1024;  // request line + headers; larger gets 431
-  std::chrono::milliseconds read_timeout{10'000};   // one whole request, also idle keep-alive
+  // A new connection must deliver a complete request header within this time of its accept; a
+  // kept-alive one within this time of the request's first byte. Else it is closed unanswered.
+  std::chrono::milliseconds header_timeout{3'000};
+  // A kept-alive connection that starts no new request for this long after a response closes.
+  std::chrono::milliseconds idle_timeout{5'000};
+  std::chrono::milliseconds read_timeout{10'000};   // the body, once the header is in
   std::chrono::milliseconds write_timeout{10'000};  // one whole response
-  std::size_t max_connections = 64;  // more concurrent connections are closed at once
+  // Open connections at most. When all are open, a new connection closes the oldest idle one,
+  // preferring one that never made an authorized request; when every one is serving an
+  // authorized request, the new connection is closed at once.
+  std::size_t max_connections = 64;
 };
 
 class AdminServer {
