@@ -114,18 +114,34 @@ std::optional<std::string> App::open_state_and_policy() {
     metrics->state_errors().Increment();
     log_event(spdlog::level::err, "state_write_failed", {{"error", error}});
   });
-  // A store that cannot be opened is reported and rdpgate runs on without persistence — the
-  // relay matters more than the state (SPEC §7).
+  // A store that cannot be used — not opened, or its rows not loaded — stops the start: bans
+  // would be forgotten at the next restart and a used token could pass again. Only with
+  // `state.required: false` does rdpgate run memory-only, loudly (SPEC §7).
+  std::string unusable;
   auto opened = state::StateStore::open(cfg.state.path, &state_health_);
   if (auto* err = std::get_if<std::string>(&opened)) {
-    state_health_.unavailable(*err);
-    log_event(spdlog::level::err, "state_unavailable", {{"path", cfg.state.path}, {"error", *err}});
+    unusable = *err;
   } else {
     store_ = std::move(std::get<0>(opened));
   }
-  bans_ = std::make_unique<security::BanManager>(cfg.bruteforce, store_.get());
-  grants_ = std::make_unique<security::GrantTable>(store_.get());
-  replay_ = std::make_shared<security::ReplayCache>(store_.get());
+  make_state_services();
+  if (store_ && state_health_.snapshot().failures != 0) {
+    unusable = state_health_.snapshot().last_error;  // a load failed: the rows are not all there
+    const auto failed = std::move(store_);
+    make_state_services();  // memory-only ones, before the store they pointed at goes
+  }
+  if (!unusable.empty()) {
+    if (cfg.state.required) {
+      return unusable + " (state.required: false runs without persistence)";
+    }
+    state_health_.unavailable(unusable);
+    log_event(spdlog::level::err, "state_unavailable",
+              {{"path", cfg.state.path},
+               {"error", unusable},
+               {"message",
+                "running memory-only (state.required: false): bans, grants and token replays "
+                "are lost at restart"}});
+  }
   services_->store = store_.get();
   services_->bans = bans_.get();
   services_->grants = grants_.get();
@@ -137,6 +153,13 @@ std::optional<std::string> App::open_state_and_policy() {
   if (auto* err = std::get_if<std::string>(&verifier)) return *err;
   policies_.publish(Policy::build(cfg, *services_, std::get<0>(std::move(verifier))));
   return std::nullopt;
+}
+
+void App::make_state_services() {
+  const auto& cfg = initial_;
+  bans_ = std::make_unique<security::BanManager>(cfg.bruteforce, store_.get());
+  grants_ = std::make_unique<security::GrantTable>(store_.get());
+  replay_ = std::make_shared<security::ReplayCache>(store_.get());
 }
 
 std::optional<std::string> App::start_metrics() {
