@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <sqlite3.h>
+
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -373,16 +375,50 @@ TEST(TokenReplay, SurvivesRestartThroughTheStore) {
 }
 
 TEST(TokenReplay, CacheIsBoundedAndFailsClosed) {
+  using Use = ReplayCache::Use;
   ReplayCache cache{nullptr, 3};
-  EXPECT_TRUE(cache.first_use("a", t0 + 1min, t0));
-  EXPECT_TRUE(cache.first_use("b", t0 + 1min, t0));
-  EXPECT_TRUE(cache.first_use("c", t0 + 2min, t0));
-  EXPECT_FALSE(cache.first_use("d", t0 + 1min, t0));  // full of live entries
-  EXPECT_FALSE(cache.first_use("a", t0 + 1min, t0));  // replay
-  EXPECT_TRUE(cache.first_use("d", t0 + 5min, t0 + 1min));  // a and b expired: room again
+  EXPECT_EQ(cache.first_use("a", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("b", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("c", t0 + 2min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("d", t0 + 1min, t0), Use::full);  // full of live entries
+  EXPECT_EQ(cache.first_use("a", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(cache.first_use("d", t0 + 5min, t0 + 1min), Use::first);  // a, b expired: room
   EXPECT_EQ(cache.size(), 2U);
   EXPECT_TRUE(cache.contains("c", t0 + 1min));
   EXPECT_FALSE(cache.contains("a", t0 + 1min));
+}
+
+// A use the store could not write is refused: after a restart the jti would be forgotten and
+// the token could pass again. The token is not used up: once the store writes again it
+// passes, once. (The write fails because its table was dropped behind the store's back, which
+// even root cannot write through.)
+TEST(TokenReplay, FailedStoreWriteRefusesTheToken) {
+  test::TempDir tmp;
+  const auto key = hs_key();
+  const auto token = issue(key, request());
+  state::StateHealth health;
+  auto opened = state::StateStore::open(tmp.path(), &health);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<state::StateStore>>(opened));
+  auto store = std::move(std::get<std::unique_ptr<state::StateStore>>(opened));
+  TokenVerifier verifier{{key}, 30s, 24h, std::make_shared<ReplayCache>(store.get())};
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((tmp.path() + "/rdpgate.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "DROP TABLE replay_cache", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)),
+            TokenError::replay_not_recorded);
+  EXPECT_EQ(token_to_string(TokenError::replay_not_recorded), "replay_not_recorded");
+  EXPECT_EQ(health.snapshot().failures, 1U);
+  EXPECT_EQ(verifier.replay_cache()->size(), 0U);
+
+  ASSERT_EQ(sqlite3_exec(other, "CREATE TABLE replay_cache (jti TEXT PRIMARY KEY, expires INTEGER "
+                                "NOT NULL)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(std::holds_alternative<TokenClaims>(verifier.verify(token, ip("192.0.2.1"), t0)));
+  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)), TokenError::replayed);
+  EXPECT_EQ(store->load_replays().size(), 1U);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ std::string_view token_to_string(TokenError error) noexcept {
     case TokenError::replayed: return "replayed";
     case TokenError::wrong_source: return "wrong_source";
     case TokenError::lifetime_too_long: return "lifetime_too_long";
+    case TokenError::replay_not_recorded: return "replay_not_recorded";
   }
   return "malformed";
 }
@@ -64,10 +65,13 @@ TokenResult TokenVerifier::check_claims(TokenClaims claims, std::optional<TimePo
   if (now >= claims.expires + clock_skew_) return TokenError::expired;
   if (claims.source && !claims.source->contains(client)) return TokenError::wrong_source;
   // Last, so that a token refused for another reason does not use up its jti.
-  if (!replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
-    return TokenError::replayed;
+  switch (replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
+    case ReplayCache::Use::first: return claims;
+    case ReplayCache::Use::replayed:
+    case ReplayCache::Use::full: return TokenError::replayed;
+    case ReplayCache::Use::not_recorded: return TokenError::replay_not_recorded;
   }
-  return claims;
+  return TokenError::replayed;
 }
 
 }  // namespace rdpgate::security

@@ -42,6 +42,8 @@
 //   expired            now >= exp + clock_skew
 //   wrong_source       the client address is outside `src`
 //   replayed           the jti was used before (remembered until exp + clock_skew)
+//   replay_not_recorded  the replay cache could not write the jti to the state store (disk
+//                      full, read-only): refused, since after a restart it could be replayed
 // The route claim is returned, not checked: the caller compares it with the chosen route.
 //
 // Thread-safe: the verifier is immutable; the ReplayCache it shares is thread-safe and
@@ -72,6 +74,7 @@ enum class TokenError {
   replayed,
   wrong_source,
   lifetime_too_long,
+  replay_not_recorded,
 };
 // Stable snake_case names: "malformed", "unknown_key", ... (audit reasons; never rename).
 [[nodiscard]] std::string_view token_to_string(TokenError error) noexcept;
