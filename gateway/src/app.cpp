@@ -10,6 +10,7 @@
 #include "rdpgate/security/ban_manager.hpp"
 #include "rdpgate/security/grant_table.hpp"
 #include "rdpgate/security/replay_cache.hpp"
+#include "rdpgate/security/secret_file.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 #include "rdpgate/state/state_store.hpp"
 
@@ -20,27 +21,29 @@ using namespace std::chrono_literals;
 std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_verifier(
     const config::Config& cfg, const std::shared_ptr<security::ReplayCache>& replay);
 
-namespace {
-
-std::string read_admin_token(const config::AdminConfig& admin) {
+// The admin API's bearer token (start and reload): from token_env, or from token_file, which
+// must be readable, not empty, and readable by nobody else (security::read_secret_file).
+std::variant<std::string, std::string> read_admin_token(const config::AdminConfig& admin) {
+  using Result = std::variant<std::string, std::string>;  // the token | an error
   std::string token;
   if (!admin.token_env.empty()) {
     if (const char* v = std::getenv(admin.token_env.c_str())) token = v;
-  }
-  if (token.empty() && !admin.token_file.empty()) {
-    std::FILE* f = std::fopen(admin.token_file.c_str(), "rb");
-    if (f != nullptr) {
-      char buf[4096];
-      const auto n = std::fread(buf, 1, sizeof buf, f);
-      std::fclose(f);
-      token.assign(buf, n);
+  } else if (!admin.token_file.empty()) {
+    const std::string where = "admin token_file \"" + admin.token_file + "\": ";
+    auto read = security::read_secret_file(admin.token_file);
+    if (!read.ok()) return Result{std::in_place_index<1>, where + read.error};
+    token = std::move(read.contents);
+    if (token.find_first_not_of(" \r\n") == std::string::npos) {
+      return Result{std::in_place_index<1>, where + "empty"};
     }
   }
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }
-  return token;
+  return Result{std::in_place_index<0>, std::move(token)};
 }
+
+namespace {
 
 // Runs `io` until it is stopped; an exception escaping a handler is logged, not fatal.
 void run_logging_errors(asio::io_context& io) {
@@ -192,13 +195,14 @@ std::optional<std::string> App::start_admin() {
   const auto address = asio::ip::make_address(a.address.host, ec);
   if (ec) return "admin \"" + a.address.text + "\": not an IP address";
   auto token = read_admin_token(a);
-  if (token.empty()) {
+  if (auto* err = std::get_if<1>(&token)) return *err;
+  if (std::get<0>(token).empty()) {
     log_event(spdlog::level::warn, "admin_token_missing",
               {{"message", "no admin token configured or readable: every /v1 request is refused"}});
   }
   try {
     admin_ = std::make_unique<admin::AdminServer>(control_, tcp::endpoint(address, a.address.port),
-                                                  std::move(token), *admin_service_);
+                                                  std::get<0>(std::move(token)), *admin_service_);
     admin_->start();
     admin_endpoint_ = admin_->local_endpoint();
   } catch (const std::exception& e) {

@@ -1,6 +1,14 @@
 #!/usr/bin/env python3
 """Where security depends on it, rdpgate fails closed (docs/faults.md).
 
+Secrets with loose permissions:
+- an HS256 `secret_file` that others may read (0644), an Ed25519 `private_key_file` or an
+  `admin.token_file` (0604) stop the start: exit 1, and the message names the file and its
+  mode;
+- an Ed25519 `public_key_file` may be world-readable;
+- a key file loosened while rdpgate runs fails the next reload, and the keys in force keep
+  verifying tokens.
+
 A failed replay-cache write: once the state database cannot be written (`chattr +i` on the
 database and its WAL, which stops root too; where the file system has no such flag, every
 pwrite64 is failed with EIO by `strace --inject`), a valid, never-used token is refused as
@@ -19,12 +27,13 @@ from signal import SIGINT
 
 import access_lib as lib
 import tokens_test
-from support import procs
+from support import gateway, procs
 from support.gateway import Gateway, yaml_quote
 from support.tls import RELAYED
 from support.wait import wait_until
 
 REQUEST = lib.connection_request("tokenuser")
+TOO_OPEN = "are too open: group or others may read it"
 
 
 def write_file(path: str, data: bytes, mode: int) -> None:
@@ -59,6 +68,63 @@ class Keys:
 
 def issue(config_path: str, route: str) -> str:
     return tokens_test.issue(config_path, route, "--key", "hs")
+
+
+@unittest.skipUnless(tokens_test.have_openssl(), "openssl is needed to make an Ed25519 key")
+class LooseSecrets(lib.AccessTestCase):
+    def setUp(self):
+        self.backend = lib.FakeBackend()
+        self.addCleanup(self.backend.close)
+        self.dir = tempfile.mkdtemp(prefix="rdpgate-access-keys-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.keys = Keys(self.dir)
+
+    def config(self, private: bool = True, admin: str | None = None) -> str:
+        routes = lib.route("main", self.backend, "    require_token: true\n")
+        text = lib.config(lib.listener("main", "main"), routes, extra=self.keys.yaml(private))
+        if admin is not None:
+            text = text.replace(gateway.DEFAULTS["admin"], admin)
+        return text
+
+    def assert_refused(self, text: str, path: str, mode: str) -> None:
+        code, stderr = lib.refused_start(self, text)
+        self.assertEqual(code, 1, stderr)
+        self.assertIn(f'"{path}": permissions {mode} {TOO_OPEN}', stderr)
+        self.assertEqual(self.backend.count(), 0)
+
+    def test_world_readable_secret_file_stops_the_start(self):
+        os.chmod(self.keys.hs, 0o644)
+        self.assert_refused(self.config(), self.keys.hs, "0644")
+
+    def test_private_key_readable_by_others_stops_the_start(self):
+        os.chmod(self.keys.ed_key, 0o604)
+        self.assert_refused(self.config(), self.keys.ed_key, "0604")
+
+    def test_admin_token_file_readable_by_others_stops_the_start(self):
+        token = os.path.join(self.dir, "admin.token")
+        write_file(token, lib.ADMIN_TOKEN.encode() + b"\n", 0o604)
+        admin = f'{{address: "127.0.0.1:0", token_file: {yaml_quote(token)}}}'
+        self.assert_refused(self.config(admin=admin), token, "0604")
+
+    def test_world_readable_public_key_is_fine(self):
+        self.assertEqual(os.stat(self.keys.ed_pub).st_mode & 0o777, 0o644)
+        gw = lib.start_gateway(self, self.config(private=False))
+        self.assertIsNone(gw.proc.poll())
+
+    def test_key_loosened_at_run_time_fails_the_reload(self):
+        gw = lib.start_gateway(self, self.config())
+        token = issue(gw.config_path, "main")
+        os.chmod(self.keys.hs, 0o644)
+        since = gw.event_count()
+        gw.reload()
+        failed = gw.wait_event(lambda e: e.get("event") in ("reload_failed", "reloaded"), 5,
+                               "the reload after chmod 644", since)
+        self.assertEqual(failed["event"], "reload_failed", failed)
+        self.assertIn(f'"{self.keys.hs}": permissions 0644 {TOO_OPEN}', failed.get("error", ""))
+        # The keys in force still verify.
+        attempt = lib.connect(gw.port("main"), lib.preconnection_pdu(token) + REQUEST)
+        self.assertEqual(attempt.result, "relayed", attempt)
+        self.assertEqual(lib.audit_of(gw, attempt)["outcome"], RELAYED)
 
 
 # ---------------------------------------------------------------------------------------------
