@@ -64,7 +64,7 @@ App::App(config::Config cfg)
       metrics_(std::make_unique<Metrics>()),
       services_(std::make_unique<Services>(*metrics_)),
       session_ctx_{*services_, registry_},
-      listeners_(workers_, policies_, session_ctx_),
+      listeners_(workers_, session_ctx_),
       health_(control_, policies_) {}
 
 App::~App() {
@@ -83,9 +83,9 @@ std::optional<std::string> App::start() {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
-  for (const auto& lc : cfg.listeners) {
-    if (auto err = listeners_.open(lc)) return err;
-  }
+  auto staged = listeners_.stage(cfg);
+  if (auto* err = std::get_if<std::string>(&staged)) return *err;
+  listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policies_.current());
   if (auto err = start_metrics()) return err;
   if (auto err = start_admin()) return err;
 

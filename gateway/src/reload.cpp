@@ -1,6 +1,13 @@
 // Reload (SIGHUP, POST /v1/reload): a new Policy snapshot for new connections; sessions keep
-// the one they started with. Listeners that the new file drops or moves are closed, new ones
-// bound; the services (bans, grants, rate buckets, backend state) carry over.
+// the one they started with. The services (bans, grants, rate buckets, backend state) carry
+// over.
+//
+// All or nothing: everything that can fail — the file, the token keys, binding the listeners
+// it adds or moves — is done first, aside, while the running configuration serves on. Only
+// when all of it succeeded is anything switched (policy, listeners, health checks), and the
+// switch itself cannot fail. A failed reload changes nothing:
+// `reload_failed` in the log, rdpgate_config_reloads_total{result="failure"}, and the error as
+// the answer of POST /v1/reload.
 #include "rdpgate/config/load.hpp"
 #include "rdpgate/gateway/app.hpp"
 #include "rdpgate/gateway/log.hpp"
@@ -19,6 +26,15 @@ std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_v
   return std::shared_ptr<const security::TokenVerifier>(std::move(std::get<0>(created)));
 }
 
+std::optional<std::string> App::reload_failed(std::string error) {
+  metrics_->config_reloads(false).Increment();
+  log_event(spdlog::level::err, "reload_failed",
+            {{"file", policies_.current()->config().file},
+             {"error", error},
+             {"message", "nothing changed: the running configuration stays in force"}});
+  return error;
+}
+
 std::optional<std::string> App::reload_from_file() {
   const auto file = policies_.current()->config().file;
   auto loaded = config::load_config_file(file);
@@ -28,39 +44,27 @@ std::optional<std::string> App::reload_from_file() {
       if (!all.empty()) all += "; ";
       all += e.to_string();
     }
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"file", file}, {"error", all}});
-    return all;
+    return reload_failed(std::move(all));
   }
   return apply(std::move(std::get<config::Config>(loaded)));
 }
 
 std::optional<std::string> App::apply(config::Config cfg) {
   std::lock_guard reload_lock(reload_mutex_);
+  // 1. Everything that can fail, with nothing switched yet.
   auto verifier = make_verifier(cfg, replay_);
-  if (auto* err = std::get_if<std::string>(&verifier)) {
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"error", *err}});
-    return *err;
-  }
-  const auto to_open = listeners_.close_changed(cfg);
+  if (auto* err = std::get_if<std::string>(&verifier)) return reload_failed(*err);
+  auto staged = listeners_.stage(cfg);
+  if (auto* err = std::get_if<std::string>(&staged)) return reload_failed(*err);
+
+  // 2. The switch; nothing below fails.
   bans_->reconfigure(cfg.bruteforce);
-  policies_.publish(Policy::build(cfg, *services_, std::get<0>(std::move(verifier))));
-  std::string errors;
-  for (const auto* lc : to_open) {
-    if (auto err = listeners_.open(*lc)) {
-      if (!errors.empty()) errors += "; ";
-      errors += *err;
-    }
-  }
-  health_.restart(cfg);
-  if (!errors.empty()) {
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"error", errors}});
-    return errors;
-  }
+  auto policy = Policy::build(std::move(cfg), *services_, std::get<0>(std::move(verifier)));
+  policies_.publish(policy);
+  listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policy);
+  health_.restart(policy->config());
   metrics_->config_reloads(true).Increment();
-  log_event(spdlog::level::info, "reloaded", {{"file", cfg.file}});
+  log_event(spdlog::level::info, "reloaded", {{"file", policy->config().file}});
   return std::nullopt;
 }
 
