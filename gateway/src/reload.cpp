@@ -2,12 +2,13 @@
 // the one they started with. The services (bans, grants, rate buckets, backend state) carry
 // over.
 //
-// All or nothing: everything that can fail — the file, the token keys, binding the listeners
-// it adds or moves — is done first, aside, while the running configuration serves on. Only
-// when all of it succeeded is anything switched (policy, listeners, health checks), and the
-// switch itself cannot fail. A failed reload changes nothing:
+// All or nothing: everything that can fail — the file, the token keys, the admin token, binding
+// the listeners it adds or moves — is done first, aside, while the running configuration
+// serves on. Only when all of it succeeded is anything switched (policy, listeners, admin
+// token, health checks), and the switch itself cannot fail. A failed reload changes nothing:
 // `reload_failed` in the log, rdpgate_config_reloads_total{result="failure"}, and the error as
 // the answer of POST /v1/reload.
+#include "rdpgate/admin/server.hpp"
 #include "rdpgate/config/load.hpp"
 #include "rdpgate/gateway/app.hpp"
 #include "rdpgate/gateway/log.hpp"
@@ -16,6 +17,8 @@
 #include "rdpgate/security/token_verifier.hpp"
 
 namespace rdpgate::gateway {
+
+std::variant<std::string, std::string> read_admin_token(const config::AdminConfig& admin);
 
 // The signed-token verifier for `cfg`, null when no keys are configured.
 std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_verifier(
@@ -54,6 +57,15 @@ std::optional<std::string> App::apply(config::Config cfg) {
   // 1. Everything that can fail, with nothing switched yet.
   auto verifier = make_verifier(cfg, replay_);
   if (auto* err = std::get_if<std::string>(&verifier)) return reload_failed(*err);
+  // The admin API keeps the address it was started on (and runs on if the new file turns it
+  // off); its token is read again, so a rotated token file takes effect, and one that cannot be
+  // read, or that others may read, fails the reload and keeps the old token.
+  std::optional<std::string> admin_token;
+  if (admin_ && cfg.admin.enabled) {
+    auto token = read_admin_token(cfg.admin);
+    if (auto* err = std::get_if<1>(&token)) return reload_failed(*err);
+    admin_token = std::get<0>(std::move(token));
+  }
   auto staged = listeners_.stage(cfg);
   if (auto* err = std::get_if<std::string>(&staged)) return reload_failed(*err);
 
@@ -62,6 +74,7 @@ std::optional<std::string> App::apply(config::Config cfg) {
   auto policy = Policy::build(std::move(cfg), *services_, std::get<0>(std::move(verifier)));
   policies_.publish(policy);
   listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policy);
+  if (admin_token) admin_->set_token(std::move(*admin_token));
   health_.restart(policy->config());
   metrics_->config_reloads(true).Increment();
   log_event(spdlog::level::info, "reloaded", {{"file", policy->config().file}});

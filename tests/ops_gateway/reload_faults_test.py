@@ -8,6 +8,9 @@
 - rename: listener `main` on a fixed port becomes `front` on the same port, and two listeners
   swap their ports: the reload succeeds (the open sockets are reused, not bound twice), every
   port accepts and relays, and the audit records name the new listeners.
+- admin_token_rotation: a new token in `admin.token_file` takes effect on SIGHUP (the old one
+  gets 401); a reload while the file is missing, or readable by others, fails and keeps the
+  token in force.
 """
 
 import os
@@ -15,6 +18,8 @@ import signal
 import socket
 
 from harness import Suite, base_config, check, try_rdp
+from support import gateway
+from support.gateway import Gateway
 from support.net import LOOPBACK, free_port
 from support.tls import RELAYED
 from support.wait import wait_until
@@ -142,8 +147,57 @@ def rename(suite: Suite) -> None:
     check(reloads(g, "failure") == 0, "a failure was counted")
 
 
+def write_token(path: str, token: str, mode: int = 0o600) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(token + "\n")
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def admin_token_rotation(suite: Suite) -> None:
+    backend = suite.backend()
+    wd = suite.workdir("admin-token")
+    state = os.path.join(wd, "state")
+    token_file = os.path.join(wd, "admin.token")
+    first, second = "first-admin-token-5d1c9e0b7a", "second-admin-token-0f3e8b6c21"
+    write_token(token_file, first)
+    text = gateway.config(
+        listeners_yaml(("main", 0)), pool(backend),
+        sources='{per_source: {rate: "0/s", max_connections: 0}}',
+        admin=f'{{address: "{LOOPBACK}:0", token_file: {gateway.yaml_quote(token_file)}}}',
+        state=f"{{path: {gateway.yaml_quote(state)}}}")
+    g = Gateway(text, wd, binary=suite.binary, admin_token=first)
+    suite.defer(g.stop)
+    g.start()
+    check(g.admin("GET", "/v1/bans")[0] == 200, "the first token")
+
+    write_token(token_file, second)
+    event = sighup(g, "the reload with a new token")
+    check(event["event"] == "reloaded", f"reload: {event}")
+    check(g.admin("GET", "/v1/bans", token=first)[0] == 401, "the old token still works")
+    check(g.admin("GET", "/v1/bans", token=second)[0] == 200, "the new token is refused")
+
+    # A token file that cannot be read, or that others may read: the reload fails, the token
+    # in force stays.
+    os.remove(token_file)
+    event = sighup(g, "the reload without a token file")
+    check(event["event"] == "reload_failed" and token_file in event.get("error", "")
+          and "No such file" in event.get("error", ""), f"missing token file: {event}")
+    check(g.admin("GET", "/v1/bans", token=second)[0] == 200, "token lost by a failed reload")
+    write_token(token_file, "third-admin-token-but-world-readable", 0o644)
+    status, body = g.admin("POST", "/v1/reload", token=second)
+    check(status >= 400 and "permissions 0644 are too open" in body, f"0644: {status} {body}")
+    check(g.admin("GET", "/v1/bans", token=second)[0] == 200, "token lost by a failed reload")
+    check(g.admin("GET", "/v1/bans", token="third-admin-token-but-world-readable")[0] == 401,
+          "a world-readable token was taken")
+    relayed(g, g.port("main"))
+
+
 if __name__ == "__main__":
     Suite().run([
         ("bind_conflict", bind_conflict),
         ("rename", rename),
+        ("admin_token_rotation", admin_token_rotation),
     ])

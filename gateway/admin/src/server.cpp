@@ -44,17 +44,17 @@ struct AdminServer::State {
         AdminServerLimits server_limits)
       : context(io),
         acceptor(asio::make_strand(io)),
-        token(std::move(bearer_token)),
         service(admin_service),
-        limits(server_limits) {}
+        limits(server_limits),
+        token(std::move(bearer_token)) {}
 
   asio::io_context& context;
   tcp::acceptor acceptor;
-  const std::string token;
   AdminService& service;
   const AdminServerLimits limits;
 
-  std::mutex mutex;  // guards the members below
+  std::mutex mutex;   // guards the members below
+  std::string token;  // replaced by a reload (set_token)
   std::map<std::uint64_t, std::weak_ptr<beast::tcp_stream>> connections;
   std::uint64_t next_id = 0;
   bool stopped = false;
@@ -121,7 +121,12 @@ asio::awaitable<void> serve(std::shared_ptr<State> state,
       break;
     }
     const Request request = parser.release();
-    Response response = handle_request(request, state->token, state->service);
+    std::string token;
+    {
+      std::lock_guard lock{state->mutex};
+      token = state->token;
+    }
+    Response response = handle_request(request, token, state->service);
     beast::error_code write_error;
     const bool keep_alive = request.keep_alive();
     co_await send(*stream, std::move(response), keep_alive, limits.write_timeout, write_error);
@@ -191,6 +196,11 @@ AdminServer::~AdminServer() {
 
 void AdminServer::start() {
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
+}
+
+void AdminServer::set_token(std::string bearer_token) {
+  std::lock_guard lock{state_->mutex};
+  state_->token = std::move(bearer_token);
 }
 
 void AdminServer::stop() {
