@@ -8,6 +8,10 @@
 - rename: listener `main` on a fixed port becomes `front` on the same port, and two listeners
   swap their ports: the reload succeeds (the open sockets are reused, not bound twice), every
   port accepts and relays, and the audit records name the new listeners.
+- health_check_removed: a backend marked down by its health check (rise: 100, so the check
+  would not bring it back) is up again as soon as a reload removes `health_check` from its
+  route: `backend_up` with reason `health_check removed`, rdpgate_backend_up 1, sessions reach
+  it.
 - admin_token_rotation: a new token in `admin.token_file` takes effect on SIGHUP (the old one
   gets 401); a reload while the file is missing, or readable by others, fails and keeps the
   token in force.
@@ -147,6 +151,40 @@ def rename(suite: Suite) -> None:
     check(reloads(g, "failure") == 0, "a failure was counted")
 
 
+def health_check_removed(suite: Suite) -> None:
+    a = suite.backend()
+    wd = suite.workdir("health-removed")
+    state = os.path.join(wd, "state")
+    listeners = listeners_yaml(("main", 0))
+    checked = (f'  - name: pool\n    backends: ["{a.address}"]\n    connect_timeout: 1s\n'
+               f'    health_check: {{interval: 300ms, timeout: 200ms, fall: 1, rise: 100}}\n')
+    g = suite.gateway(wd, base_config(state, listeners, checked)).start()
+    up = lambda: g.metric("rdpgate_backend_up", {"route": "pool", "backend": a.address})  # noqa: E731
+    wait_until(lambda: up() == 1, 3.0, "A up")
+
+    since = g.event_count()
+    a.close()
+    g.wait_event(lambda e: e.get("event") == "backend_down", 3.0, "backend_down for A", since)
+    a2 = suite.backend(a.port)  # back, but rise: 100 keeps it down for 30 s
+    outcome, local_port = try_rdp(g.port("main"), user="while-down")
+    check(outcome == "closed", f"a session while A is marked down: {outcome}")
+    record = g.audit_record(local_port)
+    check(record.get("reason") == "all_backends_down", f"while down: {record}")
+    check(up() == 0, "rdpgate_backend_up{A} should be 0")
+
+    since = g.event_count()
+    g.write_config(base_config(state, listeners, pool(a2)))
+    event = sighup(g, "the reload without health_check")
+    check(event["event"] == "reloaded", f"reload: {event}")
+    back = g.wait_event(lambda e: e.get("event") == "backend_up", 2.0,
+                        "backend_up after the health check was removed", since)
+    check(back.get("reason") == "health_check removed" and back.get("backend") == a.address,
+          f"backend_up event: {back}")
+    wait_until(lambda: up() == 1, 2.0, "rdpgate_backend_up{A} to be 1")
+    relayed(g, g.port("main"), user="after-removal")
+    check(a2.sessions("after-removal") == 1, "A did not serve the session")
+
+
 def write_token(path: str, token: str, mode: int = 0o600) -> None:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -199,5 +237,6 @@ if __name__ == "__main__":
     Suite().run([
         ("bind_conflict", bind_conflict),
         ("rename", rename),
+        ("health_check_removed", health_check_removed),
         ("admin_token_rotation", admin_token_rotation),
     ])
