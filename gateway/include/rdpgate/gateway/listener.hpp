@@ -48,11 +48,12 @@ class Listeners {
   // serves its address — the same name and address, or the same host and (non-zero) port
   // under another name, which renames it — and binds the others (listen(), no accept yet).
   // Nothing that runs changes. The error names the listener and the cause; what was bound
-  // for it is closed again.
+  // for it is closed again. (Moving a listener between a wildcard and a specific address on
+  // one port needs both sockets at once, which Linux refuses: that reload fails.)
   [[nodiscard]] std::variant<Staged, std::string> stage(const config::Config& cfg);
   // Step two, once `policy` (built from the same config) is published: every staged acceptor
-  // serves its listener of `policy`, the fresh ones start accepting, the others are closed.
-  // Cannot fail.
+  // serves its listener of `policy`, the fresh ones start accepting, those in `close` are
+  // closed. Cannot fail.
   void commit(Staged staged, const std::shared_ptr<const Policy>& policy);
   void close_all();
   [[nodiscard]] std::vector<Bound> bound() const;
