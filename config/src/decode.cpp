@@ -283,11 +283,12 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
                  "admin: {address: \"\"} turns it off)");
   }
   if (auto f = map.get("state")) {
-    const MapReader state{walker, *f, {"path"}};
+    const MapReader state{walker, *f, {"path", "required"}};
     if (auto g = state.get("path")) {
       set(config.state.path, walker.string(*g));
       if (config.state.path.empty()) walker.error(g->where, "empty path");
     }
+    if (auto g = state.get("required")) set(config.state.required, walker.boolean(*g));
   }
   if (auto f = map.get("logging")) {
     const MapReader logging{walker, *f, {"level", "format", "file", "audit_file", "queue_lines"}};

@@ -10,6 +10,7 @@
 #include "rdpgate/security/ban_manager.hpp"
 #include "rdpgate/security/grant_table.hpp"
 #include "rdpgate/security/replay_cache.hpp"
+#include "rdpgate/security/secret_file.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 #include "rdpgate/state/state_store.hpp"
 
@@ -20,27 +21,29 @@ using namespace std::chrono_literals;
 std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_verifier(
     const config::Config& cfg, const std::shared_ptr<security::ReplayCache>& replay);
 
-namespace {
-
-std::string read_admin_token(const config::AdminConfig& admin) {
+// The admin API's bearer token (start and reload): from token_env, or from token_file, which
+// must be readable, not empty, and readable by nobody else (security::read_secret_file).
+std::variant<std::string, std::string> read_admin_token(const config::AdminConfig& admin) {
+  using Result = std::variant<std::string, std::string>;  // the token | an error
   std::string token;
   if (!admin.token_env.empty()) {
     if (const char* v = std::getenv(admin.token_env.c_str())) token = v;
-  }
-  if (token.empty() && !admin.token_file.empty()) {
-    std::FILE* f = std::fopen(admin.token_file.c_str(), "rb");
-    if (f != nullptr) {
-      char buf[4096];
-      const auto n = std::fread(buf, 1, sizeof buf, f);
-      std::fclose(f);
-      token.assign(buf, n);
+  } else if (!admin.token_file.empty()) {
+    const std::string where = "admin token_file \"" + admin.token_file + "\": ";
+    auto read = security::read_secret_file(admin.token_file);
+    if (!read.ok()) return Result{std::in_place_index<1>, where + read.error};
+    token = std::move(read.contents);
+    if (token.find_first_not_of(" \r\n") == std::string::npos) {
+      return Result{std::in_place_index<1>, where + "empty"};
     }
   }
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }
-  return token;
+  return Result{std::in_place_index<0>, std::move(token)};
 }
+
+namespace {
 
 // Runs `io` until it is stopped; an exception escaping a handler is logged, not fatal.
 void run_logging_errors(asio::io_context& io) {
@@ -61,7 +64,7 @@ App::App(config::Config cfg)
       metrics_(std::make_unique<Metrics>()),
       services_(std::make_unique<Services>(*metrics_)),
       session_ctx_{*services_, registry_},
-      listeners_(workers_, policies_, session_ctx_),
+      listeners_(workers_, session_ctx_),
       health_(control_, policies_, services_->names) {}
 
 App::~App() {
@@ -80,9 +83,9 @@ std::optional<std::string> App::start() {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     work_guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
-  for (const auto& lc : cfg.listeners) {
-    if (auto err = listeners_.open(lc)) return err;
-  }
+  auto staged = listeners_.stage(cfg);
+  if (auto* err = std::get_if<std::string>(&staged)) return *err;
+  listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policies_.current());
   if (auto err = start_metrics()) return err;
   if (auto err = start_admin()) return err;
 
@@ -114,18 +117,34 @@ std::optional<std::string> App::open_state_and_policy() {
     metrics->state_errors().Increment();
     log_event(spdlog::level::err, "state_write_failed", {{"error", error}});
   });
-  // A store that cannot be opened is reported and rdpgate runs on without persistence — the
-  // relay matters more than the state (SPEC §7).
+  // A store that cannot be used — not opened, or its rows not loaded — stops the start: bans
+  // would be forgotten at the next restart and a used token could pass again. Only with
+  // `state.required: false` does rdpgate run memory-only, loudly (SPEC §7).
+  std::string unusable;
   auto opened = state::StateStore::open(cfg.state.path, &state_health_);
   if (auto* err = std::get_if<std::string>(&opened)) {
-    state_health_.unavailable(*err);
-    log_event(spdlog::level::err, "state_unavailable", {{"path", cfg.state.path}, {"error", *err}});
+    unusable = *err;
   } else {
     store_ = std::move(std::get<0>(opened));
   }
-  bans_ = std::make_unique<security::BanManager>(cfg.bruteforce, store_.get());
-  grants_ = std::make_unique<security::GrantTable>(store_.get());
-  replay_ = std::make_shared<security::ReplayCache>(store_.get());
+  make_state_services();
+  if (store_ && state_health_.snapshot().failures != 0) {
+    unusable = state_health_.snapshot().last_error;  // a load failed: the rows are not all there
+    const auto failed = std::move(store_);
+    make_state_services();  // memory-only ones, before the store they pointed at goes
+  }
+  if (!unusable.empty()) {
+    if (cfg.state.required) {
+      return unusable + " (state.required: false runs without persistence)";
+    }
+    state_health_.unavailable(unusable);
+    log_event(spdlog::level::err, "state_unavailable",
+              {{"path", cfg.state.path},
+               {"error", unusable},
+               {"message",
+                "running memory-only (state.required: false): bans, grants and token replays "
+                "are lost at restart"}});
+  }
   services_->store = store_.get();
   services_->bans = bans_.get();
   services_->grants = grants_.get();
@@ -137,6 +156,13 @@ std::optional<std::string> App::open_state_and_policy() {
   if (auto* err = std::get_if<std::string>(&verifier)) return *err;
   policies_.publish(Policy::build(cfg, *services_, std::get<0>(std::move(verifier))));
   return std::nullopt;
+}
+
+void App::make_state_services() {
+  const auto& cfg = initial_;
+  bans_ = std::make_unique<security::BanManager>(cfg.bruteforce, store_.get());
+  grants_ = std::make_unique<security::GrantTable>(store_.get());
+  replay_ = std::make_shared<security::ReplayCache>(store_.get());
 }
 
 std::optional<std::string> App::start_metrics() {
@@ -169,13 +195,14 @@ std::optional<std::string> App::start_admin() {
   const auto address = asio::ip::make_address(a.address.host, ec);
   if (ec) return "admin \"" + a.address.text + "\": not an IP address";
   auto token = read_admin_token(a);
-  if (token.empty()) {
+  if (auto* err = std::get_if<1>(&token)) return *err;
+  if (std::get<0>(token).empty()) {
     log_event(spdlog::level::warn, "admin_token_missing",
               {{"message", "no admin token configured or readable: every /v1 request is refused"}});
   }
   try {
     admin_ = std::make_unique<admin::AdminServer>(control_, tcp::endpoint(address, a.address.port),
-                                                  std::move(token), *admin_service_);
+                                                  std::get<0>(std::move(token)), *admin_service_);
     admin_->start();
     admin_endpoint_ = admin_->local_endpoint();
   } catch (const std::exception& e) {

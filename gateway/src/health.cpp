@@ -12,6 +12,25 @@ void HealthChecks::restart(const config::Config& cfg) {
   for (const auto& r : cfg.routes) {
     if (r.health_check) asio::co_spawn(io_, run(r.name, generation), asio::detached);
   }
+  // Posted, so it runs after any checker step of the previous generation already under way.
+  asio::post(io_, [this] { release_unchecked(); });
+}
+
+void HealthChecks::release_unchecked() {
+  const auto policy = policies_.current();
+  for (const auto& route : policy->routes()) {
+    if (route.cfg.health_check) continue;
+    for (const auto& b : route.pool->backends()) {
+      b->successes = 0;
+      b->failures = 0;
+      if (b->up.load()) continue;
+      b->set_up(true);
+      log_event(spdlog::level::warn, "backend_up",
+                {{"route", route.cfg.name},
+                 {"backend", b->endpoint.text},
+                 {"reason", "health_check removed"}});
+    }
+  }
 }
 
 awaitable<bool> HealthChecks::probe(const BackendState& backend,
@@ -44,6 +63,9 @@ awaitable<void> HealthChecks::run(std::string route_name, std::uint64_t generati
     const auto hc = *route.cfg.health_check;
     for (const auto& b : route.pool->backends()) {
       const bool success = co_await probe(*b, hc);
+      // A reload during the probe: the new generation decides (a route that lost its health
+      // check was just released, and a late "down" from here must not undo that).
+      if (generation_.load() != generation) co_return;
       const bool was_up = b->up.load();
       if (success) {
         b->failures = 0;

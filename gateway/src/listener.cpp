@@ -1,6 +1,7 @@
 #include "rdpgate/gateway/listener.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/net.hpp"
@@ -11,8 +12,9 @@ namespace rdpgate::gateway {
 using namespace std::chrono_literals;
 
 struct Listeners::Listener {
-  std::string name;
-  config::Endpoint configured;
+  std::atomic<std::shared_ptr<const Binding>> binding;  // set by commit()
+  config::Endpoint configured;  // as the config writes it; guarded by Listeners::mutex_
+  tcp::endpoint endpoint;       // `configured`, as bound
   tcp::acceptor acceptor;
   explicit Listener(asio::io_context& io) : acceptor(io) {}
 };
@@ -45,29 +47,89 @@ std::optional<Outcome> admit_source(const Policy& policy, Services& services, co
 }
 
 Listeners::Listeners(std::vector<std::unique_ptr<asio::io_context>>& workers,
-                     const PolicyStore& policies, SessionContext& sessions)
-    : workers_(workers), policies_(policies), sessions_(sessions) {}
+                     SessionContext& sessions)
+    : workers_(workers), sessions_(sessions) {}
 
-std::optional<std::string> Listeners::open(const config::ListenerConfig& lc) {
+std::variant<std::shared_ptr<Listeners::Listener>, std::string> Listeners::bind(
+    asio::io_context& io, const config::ListenerConfig& lc) {
   error_code ec;
   const auto address = asio::ip::make_address(lc.address.host, ec);
   if (ec) return "listener \"" + lc.name + "\": \"" + lc.address.text + "\": not an IP address";
-  const tcp::endpoint ep(address, lc.address.port);
-  auto l = std::make_shared<Listener>(*workers_.front());
-  l->name = lc.name;
+  auto l = std::make_shared<Listener>(io);
   l->configured = lc.address;
-  l->acceptor.open(ep.protocol(), ec);
-  if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec && ep.address().is_v6()) l->acceptor.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) l->acceptor.bind(ep, ec);
-  if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  l->endpoint = tcp::endpoint(address, lc.address.port);
+  auto& acceptor = l->acceptor;
+  acceptor.open(l->endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acceptor.bind(l->endpoint, ec);
+  // listen() now rather than at commit: with SO_REUSEADDR on both sides a second socket may
+  // bind an address that is taken, and only listen() finds the conflict.
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "listener \"" + lc.name + "\": bind " + lc.address.text + ": " + ec.message();
-  {
-    std::lock_guard lock(mutex_);
-    listeners_.push_back(l);
+  return l;
+}
+
+std::variant<Listeners::Staged, std::string> Listeners::stage(const config::Config& cfg) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<Listener>> unclaimed = listeners_;
+  const auto claim = [&](const auto& matches) -> std::shared_ptr<Listener> {
+    const auto it = std::find_if(unclaimed.begin(), unclaimed.end(), matches);
+    if (it == unclaimed.end()) return nullptr;
+    auto l = *it;
+    unclaimed.erase(it);
+    return l;
+  };
+  Staged staged;
+  for (const auto& lc : cfg.listeners) staged.serve.push_back({nullptr, lc.name, lc.address});
+  // 1. The same name and address: it stays as it is (with port 0, on the port it got).
+  for (auto& e : staged.serve) {
+    e.listener = claim([&](const std::shared_ptr<Listener>& l) {
+      return l->binding.load()->name == e.name && l->configured.text == e.configured.text;
+    });
   }
-  asio::co_spawn(l->acceptor.get_executor(), accept_loop(l), asio::detached);
-  return std::nullopt;
+  // 2. The same host and port under another name: a rename, or two listeners that swap
+  // addresses. The open acceptor serves it; binding the address a second time would fail.
+  for (auto& e : staged.serve) {
+    if (e.listener) continue;
+    error_code ec;
+    const auto address = asio::ip::make_address(e.configured.host, ec);
+    if (ec || e.configured.port == 0) continue;
+    const tcp::endpoint wanted(address, e.configured.port);
+    e.listener = claim([&](const std::shared_ptr<Listener>& l) { return l->endpoint == wanted; });
+  }
+  // 3. Every other one is bound now. On an error `staged` goes, closing what it bound.
+  for (std::size_t i = 0; i < staged.serve.size(); ++i) {
+    auto& e = staged.serve[i];
+    if (e.listener) continue;
+    auto bound = bind(*workers_.front(), cfg.listeners[i]);
+    if (auto* err = std::get_if<std::string>(&bound)) return std::move(*err);
+    e.listener = std::move(std::get<0>(bound));
+    e.fresh = true;
+  }
+  staged.close = std::move(unclaimed);
+  return staged;
+}
+
+void Listeners::commit(Staged staged, const std::shared_ptr<const Policy>& policy) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<Listener>> serving;
+  for (auto& e : staged.serve) {
+    const auto index = policy->find_listener(e.name);
+    if (!index) {  // not built from the staged config: a bug, but never a silent listener
+      assert(false);
+      close(e.listener);
+      continue;
+    }
+    e.listener->configured = e.configured;
+    e.listener->binding.store(std::make_shared<const Binding>(Binding{e.name, policy, *index}));
+    if (e.fresh) {
+      asio::co_spawn(e.listener->acceptor.get_executor(), accept_loop(e.listener), asio::detached);
+    }
+    serving.push_back(std::move(e.listener));
+  }
+  for (const auto& l : staged.close) close(l);
+  listeners_ = std::move(serving);
 }
 
 void Listeners::close(const std::shared_ptr<Listener>& l) {
@@ -75,25 +137,6 @@ void Listeners::close(const std::shared_ptr<Listener>& l) {
     error_code ignored;
     l->acceptor.close(ignored);
   });
-}
-
-std::vector<const config::ListenerConfig*> Listeners::close_changed(const config::Config& cfg) {
-  std::vector<const config::ListenerConfig*> to_open;
-  std::lock_guard lock(mutex_);
-  std::erase_if(listeners_, [&](const std::shared_ptr<Listener>& l) {
-    const bool kept = std::any_of(cfg.listeners.begin(), cfg.listeners.end(), [&](const auto& lc) {
-      return lc.name == l->name && lc.address.text == l->configured.text;
-    });
-    if (!kept) close(l);
-    return !kept;
-  });
-  for (const auto& lc : cfg.listeners) {
-    const bool open = std::any_of(listeners_.begin(), listeners_.end(), [&](const auto& l) {
-      return l->name == lc.name && l->configured.text == lc.address.text;
-    });
-    if (!open) to_open.push_back(&lc);
-  }
-  return to_open;
 }
 
 void Listeners::close_all() {
@@ -107,7 +150,7 @@ std::vector<Listeners::Bound> Listeners::bound() const {
   for (const auto& l : listeners_) {
     error_code ec;
     auto ep = l->acceptor.local_endpoint(ec);
-    if (!ec) out.push_back({l->name, ep});
+    if (!ec) out.push_back({l->binding.load()->name, ep});
   }
   return out;
 }
@@ -123,10 +166,11 @@ awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE, ENFILE, ENOBUFS, ...: count, log (rate-limited), back off, keep listening.
-      services.metrics.listener(l->name).accept_errors->Increment();
+      const auto binding = l->binding.load();
+      services.metrics.listener(binding->name).accept_errors->Increment();
       if (services.refusal_log.admit("accept_error", accepted)) {
         log_event(spdlog::level::err, "accept_error",
-                  {{"listener", l->name}, {"error", ec.message()}});
+                  {{"listener", binding->name}, {"error", ec.message()}});
       }
       backoff.expires_after(100ms);
       co_await backoff.async_wait(use_nothrow);
@@ -137,13 +181,14 @@ awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
 }
 
 void Listeners::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_point accepted) {
-  auto policy = policies_.current();
-  auto index = policy->find_listener(l.name);
+  // The snapshot this acceptor serves; one a reload closes keeps serving its own until then.
+  const auto binding = l.binding.load();
+  auto policy = binding->policy;
   error_code ec;
   const auto remote = socket.remote_endpoint(ec);
-  if (!index || ec) return;  // listener removed by a reload, or the peer already left
-  const auto& lp = policy->listeners()[*index];
-  const Peer peer = peer_of(remote, *index);
+  if (ec) return;  // the peer already left
+  const auto& lp = policy->listeners()[binding->index];
+  const Peer peer = peer_of(remote, binding->index);
 
   // A trusted load balancer speaks first with a PROXY header; admission then runs in the
   // session on the client address it carries.

@@ -1,6 +1,14 @@
 // Reload (SIGHUP, POST /v1/reload): a new Policy snapshot for new connections; sessions keep
-// the one they started with. Listeners that the new file drops or moves are closed, new ones
-// bound; the services (bans, grants, rate buckets, backend state) carry over.
+// the one they started with. The services (bans, grants, rate buckets, backend state) carry
+// over.
+//
+// All or nothing: everything that can fail — the file, the token keys, the admin token, binding
+// the listeners it adds or moves — is done first, aside, while the running configuration
+// serves on. Only when all of it succeeded is anything switched (policy, listeners, admin
+// token, health checks), and the switch itself cannot fail. A failed reload changes nothing:
+// `reload_failed` in the log, rdpgate_config_reloads_total{result="failure"}, and the error as
+// the answer of POST /v1/reload.
+#include "rdpgate/admin/server.hpp"
 #include "rdpgate/config/load.hpp"
 #include "rdpgate/gateway/app.hpp"
 #include "rdpgate/gateway/log.hpp"
@@ -10,6 +18,8 @@
 
 namespace rdpgate::gateway {
 
+std::variant<std::string, std::string> read_admin_token(const config::AdminConfig& admin);
+
 // The signed-token verifier for `cfg`, null when no keys are configured.
 std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_verifier(
     const config::Config& cfg, const std::shared_ptr<security::ReplayCache>& replay) {
@@ -17,6 +27,15 @@ std::variant<std::shared_ptr<const security::TokenVerifier>, std::string> make_v
   auto created = security::TokenVerifier::create(cfg.tokens, replay);
   if (auto* err = std::get_if<std::string>(&created)) return "tokens: " + *err;
   return std::shared_ptr<const security::TokenVerifier>(std::move(std::get<0>(created)));
+}
+
+std::optional<std::string> App::reload_failed(std::string error) {
+  metrics_->config_reloads(false).Increment();
+  log_event(spdlog::level::err, "reload_failed",
+            {{"file", policies_.current()->config().file},
+             {"error", error},
+             {"message", "nothing changed: the running configuration stays in force"}});
+  return error;
 }
 
 std::optional<std::string> App::reload_from_file() {
@@ -28,39 +47,37 @@ std::optional<std::string> App::reload_from_file() {
       if (!all.empty()) all += "; ";
       all += e.to_string();
     }
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"file", file}, {"error", all}});
-    return all;
+    return reload_failed(std::move(all));
   }
   return apply(std::move(std::get<config::Config>(loaded)));
 }
 
 std::optional<std::string> App::apply(config::Config cfg) {
   std::lock_guard reload_lock(reload_mutex_);
+  // 1. Everything that can fail, with nothing switched yet.
   auto verifier = make_verifier(cfg, replay_);
-  if (auto* err = std::get_if<std::string>(&verifier)) {
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"error", *err}});
-    return *err;
+  if (auto* err = std::get_if<std::string>(&verifier)) return reload_failed(*err);
+  // The admin API keeps the address it was started on (and runs on if the new file turns it
+  // off); its token is read again, so a rotated token file takes effect, and one that cannot be
+  // read, or that others may read, fails the reload and keeps the old token.
+  std::optional<std::string> admin_token;
+  if (admin_ && cfg.admin.enabled) {
+    auto token = read_admin_token(cfg.admin);
+    if (auto* err = std::get_if<1>(&token)) return reload_failed(*err);
+    admin_token = std::get<0>(std::move(token));
   }
-  const auto to_open = listeners_.close_changed(cfg);
+  auto staged = listeners_.stage(cfg);
+  if (auto* err = std::get_if<std::string>(&staged)) return reload_failed(*err);
+
+  // 2. The switch; nothing below fails.
   bans_->reconfigure(cfg.bruteforce);
-  policies_.publish(Policy::build(cfg, *services_, std::get<0>(std::move(verifier))));
-  std::string errors;
-  for (const auto* lc : to_open) {
-    if (auto err = listeners_.open(*lc)) {
-      if (!errors.empty()) errors += "; ";
-      errors += *err;
-    }
-  }
-  health_.restart(cfg);
-  if (!errors.empty()) {
-    metrics_->config_reloads(false).Increment();
-    log_event(spdlog::level::err, "reload_failed", {{"error", errors}});
-    return errors;
-  }
+  auto policy = Policy::build(std::move(cfg), *services_, std::get<0>(std::move(verifier)));
+  policies_.publish(policy);
+  listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policy);
+  if (admin_token) admin_->set_token(std::move(*admin_token));
+  health_.restart(policy->config());
   metrics_->config_reloads(true).Increment();
-  log_event(spdlog::level::info, "reloaded", {{"file", cfg.file}});
+  log_event(spdlog::level::info, "reloaded", {{"file", policy->config().file}});
   return std::nullopt;
 }
 

@@ -160,15 +160,17 @@ def audit_of(gw: Gateway, attempt: Attempt, timeout: float = 5.0) -> dict:
 
 
 def config(listeners: str, routes: str, *, bruteforce: str = "{enabled: false}",
-           extra: str = "", state: str = "{state_dir}") -> str:
+           extra: str = "", state: str = "{state_dir}", state_required: bool = True) -> str:
     """A complete config: loopback port 0 everywhere, JSON logs, no per-source limits (all
     tests connect often from a few addresses), admin token from RDPGATE_ADMIN_TOKEN. `state`
-    defaults to the gateway's private state directory."""
+    defaults to the gateway's private state directory; `state_required=False` writes
+    `required: false` beside it."""
+    required = "" if state_required else ", required: false"
     return gateway.config(listeners, routes, extra, bruteforce=bruteforce,
                           sources='{per_source: {max_connections: 0, rate: "0/s"}}',
                           inspection="{timeout: 5s}", session="{idle_timeout: 60s}",
                           shutdown="{drain_timeout: 1s}",
-                          state=f"{{path: {gateway.yaml_quote(state)}}}")
+                          state=f"{{path: {gateway.yaml_quote(state)}{required}}}")
 
 
 def listener(name: str, route: str | None = None, extra: str = "") -> str:
@@ -187,6 +189,16 @@ def start_gateway(test: unittest.TestCase, text: str, listeners: int = 1) -> Gat
     test.addCleanup(gw.cleanup)
     gw.start(listeners=listeners)
     return gw
+
+
+def refused_start(test: unittest.TestCase, text: str, timeout: float = 15.0) -> tuple[int, str]:
+    """Runs `rdpgate run` on `text`, expecting it to refuse to start: (exit status, stderr)."""
+    gw = Gateway(text, admin_token=ADMIN_TOKEN)
+    test.addCleanup(gw.cleanup)
+    gw.start(wait_ready=False)
+    code = gw.wait_exit(timeout)
+    gw.stop()  # joins the readers: every stderr line is in
+    return code, "\n".join(gw.stderr_lines)
 
 
 def api(gw: Gateway, method: str, path: str, body: dict | None = None) -> tuple[int, str]:

@@ -41,8 +41,8 @@ REQUEST = lib.connection_request("tokenuser")
 def make_keys(directory: str) -> str:
     """Writes the key files; returns the `tokens:` section naming them."""
     hs = os.path.join(directory, "hs256.key")
-    with open(hs, "wb") as f:
-        f.write(os.urandom(32))
+    with open(os.open(hs, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(os.urandom(32))  # a secret: 0600, or rdpgate refuses it
     ed_key = os.path.join(directory, "ed25519.key")
     ed_pub = os.path.join(directory, "ed25519.pub")
     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", ed_key], check=True,

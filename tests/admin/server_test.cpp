@@ -141,6 +141,18 @@ TEST(AdminServer, HealthzReportsStateFailuresAsDegradedButStaysUp) {
             "degraded");
 }
 
+// A reload that re-read the token file hands the server the new token: from then on the old
+// one is refused.
+TEST(AdminServer, SetTokenReplacesTheBearerToken) {
+  RunningServer server;
+  ASSERT_EQ(server.call(http::verb::get, "/v1/bans").response.result(), http::status::ok);
+  const std::string rotated = "r0tated-token-with-enough-entropy-43";
+  server.server().set_token(rotated);
+  EXPECT_EQ(server.call(http::verb::get, "/v1/bans").response.result(),
+            http::status::unauthorized);
+  EXPECT_EQ(server.call(http::verb::get, "/v1/bans", rotated).response.result(), http::status::ok);
+}
+
 TEST(AdminServer, EveryV1EndpointRefusesAMissingOrWrongTokenAndChangesNothing) {
   RunningServer server;
   const std::vector<std::optional<std::string>> bad_tokens{

@@ -147,6 +147,9 @@ const Case cases[] = {
      {"cfg.yaml:1:10: workers: must be between 0 and 1024, got 5000"}},
     {"bool", "allow_root: maybe\n" + listeners + routes + admin_off,
      {"cfg.yaml:1:13: allow_root: expected true or false, got \"maybe\""}},
+    {"state.required not a bool",
+     "state: {path: s, required: sometimes}\n" + listeners + routes + admin_off,
+     {"cfg.yaml:1:28: state.required: expected true or false, got \"sometimes\""}},
     {"duration without unit", "inspection: {timeout: 5}\n" + listeners + routes + admin_off,
      {"cfg.yaml:1:23: inspection.timeout: bad duration \"5\": expected a number and a unit (ms, s, "
       "m, h, d)"}},

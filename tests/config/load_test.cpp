@@ -76,6 +76,8 @@ TEST(LoadConfig, MinimalGetsDocumentedDefaults) {
   EXPECT_TRUE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.address.text, "127.0.0.1:9489");
   EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.state.path, "/var/lib/rdpgate");
+  EXPECT_TRUE(c.state.required);
   EXPECT_EQ(c.logging.format, LogFormat::json);
   EXPECT_EQ(c.logging.audit_file, "");
   EXPECT_EQ(c.logging.queue_lines, 8192U);
@@ -222,7 +224,7 @@ bruteforce:
   username: {max_failures: 0, find_time: 1h, block_time: 2h}
 metrics: {address: ""}
 admin: {address: "[::1]:9488", token_file: /etc/rdpgate/admin.token}
-state: {path: var/state}
+state: {path: var/state, required: false}
 logging: {level: debug, format: text, file: rdpgate.log, audit_file: audit.log, queue_lines: 100}
 tokens:
   keys:
@@ -280,6 +282,7 @@ tokens:
   EXPECT_EQ(c.admin.address.host, "::1");
   EXPECT_EQ(c.admin.token_file, "/etc/rdpgate/admin.token");
   EXPECT_EQ(c.state.path, "var/state");
+  EXPECT_FALSE(c.state.required);
   EXPECT_EQ(c.logging.level, "debug");
   EXPECT_EQ(c.logging.format, LogFormat::text);
   EXPECT_EQ(c.logging.file, "rdpgate.log");

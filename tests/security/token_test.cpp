@@ -4,12 +4,16 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <sqlite3.h>
+
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "../common/temp_dir.hpp"
 #include "rdpgate/security/base64url.hpp"
+#include "rdpgate/security/secret_file.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 #include "token_support.hpp"
 
@@ -299,13 +303,20 @@ TEST_F(Tokens, MalformedOrMissingClaims) {
       client, t0)));
 }
 
+// A secret as an operator should write it: readable by its owner only.
+void write_secret(const std::string& path, const std::string& text) {
+  std::ofstream{path} << text;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
+}
+
 TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
   test::TempDir tmp;
   const auto pair = generate_ed25519_key();
   ASSERT_TRUE(pair);
-  std::ofstream{tmp.sub("ed.pub")} << public_key_pem(pair.get());
-  std::ofstream{tmp.sub("ed.key")} << private_key_pem(pair.get());
-  std::ofstream{tmp.sub("hs.secret")} << secret << "\n";
+  std::ofstream{tmp.sub("ed.pub")} << public_key_pem(pair.get());  // public: may stay 0644
+  write_secret(tmp.sub("ed.key"), private_key_pem(pair.get()));
+  write_secret(tmp.sub("hs.secret"), secret + "\n");
   ::setenv("RDPGATE_TEST_TOKEN_SECRET", secret.c_str(), 1);
 
   config::TokensConfig config;
@@ -339,7 +350,7 @@ TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
 
 TEST(TokenVerifierCreate, ClearErrors) {
   test::TempDir tmp;
-  std::ofstream{tmp.sub("short")} << "too short\n";
+  write_secret(tmp.sub("short"), "too short\n");
   std::ofstream{tmp.sub("not.pem")} << "hello";
   const auto rsa_free_pem = public_key_pem(generate_ed25519_key().get());
   auto error_for = [](config::TokenKey key) {
@@ -361,6 +372,74 @@ TEST(TokenVerifierCreate, ClearErrors) {
   e = error_for({"k5", config::TokenAlgorithm::eddsa, "", "", "", ""});
   EXPECT_NE(e.find("needs public_key_file"), std::string::npos) << e;
   EXPECT_FALSE(rsa_free_pem.empty());
+}
+
+// Secret files that others may read are refused, as ssh refuses an unprotected private key;
+// the error names the key, the file and its mode. Public keys may be world-readable.
+TEST(TokenVerifierCreate, RefusesSecretFilesOthersMayRead) {
+  namespace fs = std::filesystem;
+  test::TempDir tmp;
+  const auto pair = generate_ed25519_key();
+  ASSERT_TRUE(pair);
+  write_secret(tmp.sub("hs.secret"), secret + "\n");
+  write_secret(tmp.sub("ed.key"), private_key_pem(pair.get()));
+  std::ofstream{tmp.sub("ed.pub")} << public_key_pem(pair.get());
+  fs::permissions(tmp.sub("ed.pub"), fs::perms::owner_read | fs::perms::owner_write |
+                                         fs::perms::group_read | fs::perms::others_read);
+  const config::TokenKey hs{"k-hs", config::TokenAlgorithm::hs256, tmp.sub("hs.secret"), "", "",
+                            ""};
+  const config::TokenKey ed{"k-ed", config::TokenAlgorithm::eddsa, "", "", tmp.sub("ed.pub"),
+                            tmp.sub("ed.key")};
+  auto error_for = [](const config::TokenKey& key, bool for_signing = false) {
+    auto loaded = load_token_key(key, for_signing);
+    return std::holds_alternative<std::string>(loaded) ? std::get<std::string>(loaded)
+                                                       : std::string{"accepted"};
+  };
+  EXPECT_EQ(error_for(hs), "accepted");
+  EXPECT_EQ(error_for(ed), "accepted");  // 0644 public key, 0600 private key
+
+  fs::permissions(tmp.sub("hs.secret"), fs::perms::others_read, fs::perm_options::add);
+  EXPECT_EQ(error_for(hs), "token key \"k-hs\": secret_file \"" + tmp.sub("hs.secret") +
+                               "\": permissions 0604 are too open: group or others may read it "
+                               "(chmod 600; root-owned 0640 is accepted)");
+  // A private key is a secret even when only verifying with the public key beside it.
+  fs::permissions(tmp.sub("ed.key"), fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::add);
+  for (const bool signing : {false, true}) {
+    const auto e = error_for(ed, signing);
+    EXPECT_NE(e.find("token key \"k-ed\": private_key_file \"" + tmp.sub("ed.key") + "\""),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("permissions 0644 are too open"), std::string::npos) << e;
+  }
+  config::TokensConfig config;
+  config.keys.push_back(hs);
+  auto created = TokenVerifier::create(config);
+  ASSERT_TRUE(std::holds_alternative<std::string>(created));
+  EXPECT_NE(std::get<std::string>(created).find("0604"), std::string::npos);
+}
+
+// The mode rule itself: nothing for others; for the group, read only and only when root owns
+// the file (root:rdpgate 0640, a Kubernetes Secret volume's 0440 with fsGroup).
+TEST(SecretFile, ModeRule) {
+  const unsigned user = 1000;
+  const unsigned root = 0;
+  for (const unsigned ok : {0600U, 0400U, 0700U}) {
+    EXPECT_FALSE(secret_mode_error(ok, user)) << std::oct << ok;
+    EXPECT_FALSE(secret_mode_error(ok, root)) << std::oct << ok;
+  }
+  EXPECT_FALSE(secret_mode_error(0640, root));
+  EXPECT_FALSE(secret_mode_error(0440, root));
+  EXPECT_TRUE(secret_mode_error(0640, user));
+  EXPECT_TRUE(secret_mode_error(0660, root));  // group write
+  EXPECT_TRUE(secret_mode_error(0650, root));
+  for (const unsigned loose : {0644U, 0604U, 0602U, 0601U, 0666U, 0777U}) {
+    EXPECT_TRUE(secret_mode_error(loose, user)) << std::oct << loose;
+    EXPECT_TRUE(secret_mode_error(loose, root)) << std::oct << loose;
+  }
+  EXPECT_EQ(secret_mode_error(0100644, user).value_or(""),
+            "permissions 0644 are too open: group or others may read it (chmod 600; root-owned "
+            "0640 is accepted)");
 }
 
 TEST(TokenReplay, SurvivesRestartThroughTheStore) {
@@ -387,16 +466,50 @@ TEST(TokenReplay, SurvivesRestartThroughTheStore) {
 }
 
 TEST(TokenReplay, CacheIsBoundedAndFailsClosed) {
+  using Use = ReplayCache::Use;
   ReplayCache cache{nullptr, 3};
-  EXPECT_TRUE(cache.first_use("a", t0 + 1min, t0));
-  EXPECT_TRUE(cache.first_use("b", t0 + 1min, t0));
-  EXPECT_TRUE(cache.first_use("c", t0 + 2min, t0));
-  EXPECT_FALSE(cache.first_use("d", t0 + 1min, t0));        // full of live entries
-  EXPECT_FALSE(cache.first_use("a", t0 + 1min, t0));        // replay
-  EXPECT_TRUE(cache.first_use("d", t0 + 5min, t0 + 1min));  // a and b expired: room again
+  EXPECT_EQ(cache.first_use("a", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("b", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("c", t0 + 2min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("d", t0 + 1min, t0), Use::full);  // full of live entries
+  EXPECT_EQ(cache.first_use("a", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(cache.first_use("d", t0 + 5min, t0 + 1min), Use::first);  // a, b expired: room
   EXPECT_EQ(cache.size(), 2U);
   EXPECT_TRUE(cache.contains("c", t0 + 1min));
   EXPECT_FALSE(cache.contains("a", t0 + 1min));
+}
+
+// A use the store could not write is refused: after a restart the jti would be forgotten and
+// the token could pass again. The token is not used up: once the store writes again it
+// passes, once. (The write fails because its table was dropped behind the store's back, which
+// even root cannot write through.)
+TEST(TokenReplay, FailedStoreWriteRefusesTheToken) {
+  test::TempDir tmp;
+  const auto key = hs_key();
+  const auto token = issue(key, request());
+  state::StateHealth health;
+  auto opened = state::StateStore::open(tmp.path(), &health);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<state::StateStore>>(opened));
+  auto store = std::move(std::get<std::unique_ptr<state::StateStore>>(opened));
+  TokenVerifier verifier{{key}, 30s, 24h, std::make_shared<ReplayCache>(store.get())};
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((tmp.path() + "/rdpgate.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "DROP TABLE replay_cache", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)),
+            TokenError::replay_not_recorded);
+  EXPECT_EQ(token_to_string(TokenError::replay_not_recorded), "replay_not_recorded");
+  EXPECT_EQ(health.snapshot().failures, 1U);
+  EXPECT_EQ(verifier.replay_cache()->size(), 0U);
+
+  ASSERT_EQ(sqlite3_exec(other, "CREATE TABLE replay_cache (jti TEXT PRIMARY KEY, expires INTEGER "
+                                "NOT NULL)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(std::holds_alternative<TokenClaims>(verifier.verify(token, ip("192.0.2.1"), t0)));
+  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)), TokenError::replayed);
+  EXPECT_EQ(store->load_replays().size(), 1U);
 }
 
 }  // namespace

@@ -7,11 +7,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -43,6 +45,36 @@ TEST(StateStore, CreatesDirectoryAndDatabase) {
   ASSERT_TRUE(store);
   EXPECT_TRUE(std::filesystem::exists(tmp.sub("a/b/c/rdpgate.db")));
   EXPECT_EQ(store->path(), tmp.sub("a/b/c/rdpgate.db"));
+}
+
+// Bans, grants and token replays are readable by rdpgate's user only, whatever the umask: the
+// directory it creates is 0700, the database and its write-ahead files 0600 (a database left
+// 0644 by an older version is tightened).
+TEST(StateStore, DirectoryIs0700AndFilesAre0600) {
+  namespace fs = std::filesystem;
+  TempDir tmp;
+  const mode_t old_umask = ::umask(022);
+  {
+    auto store = open_or_fail(tmp.sub("state"));
+    ASSERT_TRUE(store);
+    ASSERT_EQ(store->put_ban({"192.0.2.1/32", t0 + 1h, "x", BanOrigin::manual, 0}), std::nullopt);
+    EXPECT_EQ(fs::status(tmp.sub("state")).permissions(), fs::perms::owner_all);
+    for (const char* file : {"rdpgate.db", "rdpgate.db-wal", "rdpgate.db-shm"}) {
+      const auto path = tmp.sub("state/") + file;
+      ASSERT_TRUE(fs::exists(path)) << path;
+      EXPECT_EQ(fs::status(path).permissions(), fs::perms::owner_read | fs::perms::owner_write)
+          << path;
+    }
+  }
+  fs::permissions(tmp.sub("state/rdpgate.db"), fs::perms::group_read | fs::perms::others_read,
+                  fs::perm_options::add);
+  {
+    auto store = open_or_fail(tmp.sub("state"));
+    ASSERT_TRUE(store);
+    EXPECT_EQ(fs::status(tmp.sub("state/rdpgate.db")).permissions(),
+              fs::perms::owner_read | fs::perms::owner_write);
+  }
+  ::umask(old_umask);
 }
 
 TEST(StateStore, BanRoundTripAndReplace) {
@@ -159,6 +191,35 @@ TEST(StateStore, NotADatabaseIsAClearError) {
   ASSERT_TRUE(std::holds_alternative<std::string>(opened));
   EXPECT_NE(std::get<std::string>(opened).find("not a database"), std::string::npos)
       << std::get<std::string>(opened);
+}
+
+// A database with an intact header and a damaged page opens fine in SQLite and fails only when
+// that page is read: open() finds it at once.
+TEST(StateStore, DamagedPageIsACorruptDatabase) {
+  TempDir tmp;
+  {
+    auto store = open_or_fail(tmp.path());
+    ASSERT_TRUE(store);
+    const std::string reason(500, 'r');
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_EQ(store->put_ban({"192.0.2." + std::to_string(i) + "/32", t0 + 1h, reason,
+                                BanOrigin::manual, 0}),
+                std::nullopt);
+    }
+  }  // the last connection checkpoints the WAL into the database file
+  const auto db = tmp.sub("rdpgate.db");
+  ASSERT_GT(std::filesystem::file_size(db), 8U * 4096U);
+  {
+    std::fstream file{db, std::ios::in | std::ios::out | std::ios::binary};
+    file.seekp(4 * 4096);  // a b-tree page, past the header and the schema
+    const std::string garbage(4096, 'z');
+    file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  auto opened = StateStore::open(tmp.path());
+  ASSERT_TRUE(std::holds_alternative<std::string>(opened));
+  const auto& error = std::get<std::string>(opened);
+  EXPECT_NE(error.find("corrupt database"), std::string::npos) << error;
+  EXPECT_NE(error.find(db), std::string::npos) << error;
 }
 
 // A full disk, simulated with RLIMIT_FSIZE in a child process: writes fail with a message and

@@ -50,13 +50,12 @@ struct AdminServer::State {
         AdminServerLimits server_limits)
       : context(io),
         acceptor(asio::make_strand(io)),
-        token(std::move(bearer_token)),
         service(admin_service),
-        limits(server_limits) {}
+        limits(server_limits),
+        token(std::move(bearer_token)) {}
 
   asio::io_context& context;
   tcp::acceptor acceptor;
-  const std::string token;
   AdminService& service;
   const AdminServerLimits limits;
 
@@ -65,7 +64,8 @@ struct AdminServer::State {
     bool busy = false;           // serving an authorized request: never closed for room
     bool authenticated = false;  // made an authorized request before
   };
-  std::mutex mutex;  // guards the members below
+  std::mutex mutex;   // guards the members below
+  std::string token;  // replaced by a reload (set_token)
   // By id, so in accept order: the first idle one found is the oldest.
   std::map<std::uint64_t, Connection> connections;
   std::uint64_t next_id = 0;
@@ -195,8 +195,14 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<beast:
       co_await refuse_unreadable(*stream, header_error, limits);
       break;
     }
+    // The token of the request's time (a reload may replace it: set_token).
+    std::string token;
+    {
+      std::lock_guard lock{state->mutex};
+      token = state->token;
+    }
     // An authorized request is not closed to make room; anything else stays idle.
-    const bool authorized = authorized_request(parser, state->token);
+    const bool authorized = authorized_request(parser, token);
     if (!mark(*state, id, authorized)) break;  // closed to make room meanwhile
     if (!parser.is_done()) {
       stream->expires_after(limits.read_timeout);
@@ -208,7 +214,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> state, std::shared_ptr<beast:
       }
     }
     const Request request = parser.release();
-    Response response = handle_request(request, state->token, state->service);
+    Response response = handle_request(request, token, state->service);
     beast::error_code write_error;
     const bool keep_alive = request.keep_alive();
     co_await send(*stream, std::move(response), keep_alive, limits.write_timeout, write_error);
@@ -283,6 +289,11 @@ AdminServer::~AdminServer() {
 
 void AdminServer::start() {
   asio::co_spawn(state_->acceptor.get_executor(), accept_loop(state_), asio::detached);
+}
+
+void AdminServer::set_token(std::string bearer_token) {
+  std::lock_guard lock{state_->mutex};
+  state_->token = std::move(bearer_token);
 }
 
 void AdminServer::stop() {

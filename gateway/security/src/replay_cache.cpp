@@ -10,22 +10,21 @@ ReplayCache::ReplayCache(state::StateStore* store, std::size_t capacity)
   }
 }
 
-bool ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now) {
+ReplayCache::Use ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now) {
   std::lock_guard lock{mutex_};
   std::string key{jti};
   if (const auto it = seen_.find(key); it != seen_.end()) {
-    if (it->second > now) return false;
+    if (it->second > now) return Use::replayed;
     seen_.erase(it);  // an old entry of an expired token: the jti may be reused
   }
   if (seen_.size() >= capacity_) {
     purge_locked(now);
-    if (seen_.size() >= capacity_) return false;
+    if (seen_.size() >= capacity_) return Use::full;
   }
-  if (store_ != nullptr) {
-    state::reported(store_->put_replay({key, keep_until}));
-  }
+  // The StateStore reports the failure to its StateHealth (log, metric, /healthz).
+  if (store_ != nullptr && store_->put_replay({key, keep_until})) return Use::not_recorded;
   seen_.emplace(std::move(key), keep_until);
-  return true;
+  return Use::first;
 }
 
 bool ReplayCache::contains(std::string_view jti, TimePoint now) const {

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "rdpgate/security/secret_file.hpp"
+
 namespace rdpgate::security {
 namespace {
 
@@ -105,11 +107,9 @@ std::variant<TokenKeyMaterial, std::string> load_token_key(const config::TokenKe
   out.algorithm = key.algorithm;
   if (key.algorithm == config::TokenAlgorithm::hs256) {
     if (!key.secret_file.empty()) {
-      auto read = read_file(key.secret_file);
-      if (read.index() == 1) {
-        return where + "secret_file \"" + key.secret_file + "\": " + std::get<1>(read);
-      }
-      out.secret = std::move(std::get<0>(read));
+      auto read = read_secret_file(key.secret_file);
+      if (!read.ok()) return where + "secret_file \"" + key.secret_file + "\": " + read.error;
+      out.secret = std::move(read.contents);
     } else if (!key.secret_env.empty()) {
       const char* value = std::getenv(key.secret_env.c_str());
       if (value == nullptr) return where + "environment variable " + key.secret_env + " is not set";
@@ -126,13 +126,15 @@ std::variant<TokenKeyMaterial, std::string> load_token_key(const config::TokenKe
   }
 
   if (!key.private_key_file.empty()) {
-    auto read = read_file(key.private_key_file);
-    if (read.index() == 1) {
-      if (for_signing) {
-        return where + "private_key_file \"" + key.private_key_file + "\": " + std::get<1>(read);
+    // Verifying needs only the public key, so an unreadable private key is no error then; one
+    // that others may read is, always: the key is leaked whoever uses it.
+    auto read = read_secret_file(key.private_key_file);
+    if (!read.ok()) {
+      if (for_signing || read.too_open) {
+        return where + "private_key_file \"" + key.private_key_file + "\": " + read.error;
       }
     } else {
-      auto parsed = ed25519_private_key_from_pem(std::get<0>(read));
+      auto parsed = ed25519_private_key_from_pem(read.contents);
       if (auto* error = std::get_if<std::string>(&parsed)) {
         return where + "private_key_file \"" + key.private_key_file + "\": " + *error;
       }

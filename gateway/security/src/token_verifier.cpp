@@ -14,6 +14,7 @@ std::string_view token_to_string(TokenError error) noexcept {
     case TokenError::replayed: return "replayed";
     case TokenError::wrong_source: return "wrong_source";
     case TokenError::lifetime_too_long: return "lifetime_too_long";
+    case TokenError::replay_not_recorded: return "replay_not_recorded";
   }
   return "malformed";
 }
@@ -53,10 +54,13 @@ TokenResult TokenVerifier::check(std::string_view token, const config::IpAddress
 }
 
 std::optional<TokenError> TokenVerifier::consume(const TokenClaims& claims, TimePoint now) const {
-  if (!replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
-    return TokenError::replayed;
+  switch (replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
+    case ReplayCache::Use::first: return std::nullopt;
+    case ReplayCache::Use::replayed:
+    case ReplayCache::Use::full: return TokenError::replayed;
+    case ReplayCache::Use::not_recorded: return TokenError::replay_not_recorded;
   }
-  return std::nullopt;
+  return TokenError::replayed;
 }
 
 TokenResult TokenVerifier::verify(std::string_view token, const config::IpAddress& client,

@@ -3,8 +3,12 @@
 
 #include "rdpgate/state/state_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <system_error>
 
@@ -75,6 +79,24 @@ std::string select_all(sqlite3* db, const char* sql, Row&& row) {
   }
 }
 
+// The database file, created 0600 when missing, and any write-ahead log and shared-memory
+// index beside it: made 0600 when they are not. SQLite creates its -wal and -shm files with
+// the database file's mode, so they follow.
+std::optional<std::string> restrict_files(const std::string& db_path) {
+  const int fd = ::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+  if (fd < 0) return std::generic_category().message(errno);
+  const int chmod_error = ::fchmod(fd, 0600) == 0 ? 0 : errno;
+  ::close(fd);
+  if (chmod_error != 0) return "chmod 0600: " + std::generic_category().message(chmod_error);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string file = db_path + suffix;
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT) {
+      return "\"" + file + "\": chmod 0600: " + std::generic_category().message(errno);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view to_string(BanOrigin origin) noexcept {
@@ -91,13 +113,20 @@ std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
     const std::string& directory, StateHealth* health) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(directory, ec);
+  // Bans, grants and token replays are nobody else's business: the directory rdpgate creates
+  // is 0700 whatever the umask (one that exists keeps the mode its owner gave it).
+  const bool created = fs::create_directories(directory, ec);
   if (ec) return "state directory \"" + directory + "\": " + ec.message();
   if (!fs::is_directory(directory, ec)) {
     return "state directory \"" + directory + "\": not a directory";
   }
+  if (created) {
+    fs::permissions(directory, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec) return "state directory \"" + directory + "\": chmod 0700: " + ec.message();
+  }
   const std::string path = (fs::path{directory} / "rdpgate.db").string();
   const std::string where = "state \"" + path + "\": ";
+  if (auto error = restrict_files(path)) return where + *error;
 
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
@@ -119,7 +148,6 @@ std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
       "PRAGMA journal_mode=WAL",
       "PRAGMA synchronous=FULL",
       "PRAGMA foreign_keys=ON",
-      schema,
   };
   for (const char* sql : setup) {
     char* message = nullptr;
@@ -137,6 +165,25 @@ std::variant<std::unique_ptr<StateStore>, std::string> StateStore::open(
   if (mode != "wal") {
     sqlite3_close(db);
     return where + "cannot enable write-ahead logging (journal_mode is \"" + mode + "\")";
+  }
+  // A damaged file (a torn copy, a bad disk) with an intact header opens fine and fails only
+  // at the first read of a damaged page: find it now, while refusing to start is still an
+  // answer. quick_check reads every page once (O(size); the store holds small rows).
+  std::string check;
+  const auto failed = select_all(db, "PRAGMA quick_check(1)", [&](sqlite3_stmt* s) {
+    if (check.empty()) check = column_text(s, 0);
+  });
+  if (!failed.empty() || check != "ok") {
+    std::string error = where + "corrupt database: " + (failed.empty() ? check : failed);
+    sqlite3_close(db);
+    return error;
+  }
+  char* message = nullptr;
+  if (sqlite3_exec(db, schema, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string error = where + (message != nullptr ? message : sqlite3_errmsg(db));
+    sqlite3_free(message);
+    sqlite3_close(db);
+    return error;
   }
   return std::unique_ptr<StateStore>(new StateStore(db, path, health));
 }

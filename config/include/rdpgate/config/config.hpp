@@ -192,6 +192,11 @@ struct AdminConfig {
 
 struct StateConfig {
   std::string path = "/var/lib/rdpgate";  // `path`: directory for the durable state
+  // `required`: true (default) stops the start with exit status 1 when the store cannot be
+  // used (`path` not creatable or writable, a corrupt database), rather than run without
+  // durable bans, grants and token replays. false runs memory-only then, with an error in the
+  // log and GET /healthz "degraded".
+  bool required = true;
 };
 
 enum class LogFormat { text, json };

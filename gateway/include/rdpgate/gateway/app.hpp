@@ -75,6 +75,8 @@ class App {
 
  private:
   std::optional<std::string> open_state_and_policy();
+  void make_state_services();  // bans, grants and replay cache over store_ (null: memory-only)
+  std::optional<std::string> reload_failed(std::string error);
   std::optional<std::string> start_metrics();
   std::optional<std::string> start_admin();
   void start_threads();

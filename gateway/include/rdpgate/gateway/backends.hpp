@@ -20,7 +20,7 @@ namespace rdpgate::gateway {
 struct BackendState {
   config::Endpoint endpoint;
   std::atomic<std::uint32_t> active{0};
-  std::atomic<bool> up{true};
+  std::atomic<bool> up{true};  // without a health check always true (HealthChecks::restart)
   // Health-check bookkeeping, touched only by the route's health checker.
   std::uint32_t successes = 0;
   std::uint32_t failures = 0;

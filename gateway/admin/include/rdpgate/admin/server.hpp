@@ -48,6 +48,9 @@ class AdminServer {
 
   // Starts accepting; connections are served by whoever runs the io_context.
   void start();
+  // Replaces the bearer token (a reload re-read it); requests read after the call need the
+  // new one. Safe from any thread.
+  void set_token(std::string bearer_token);
   // Closes the listening socket and every open admin connection. Safe from any thread;
   // takes effect once the io_context runs the posted work.
   void stop();

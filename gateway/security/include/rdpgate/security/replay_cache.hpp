@@ -6,7 +6,10 @@
 // just before a crash cannot be replayed just after it. Thread-safe: one mutex, held across
 // the store write so two connections presenting the same token cannot both pass. At most
 // `capacity` live entries: when full (even after dropping expired ones) first_use() refuses,
-// failing closed, rather than forgetting tokens that could then be replayed.
+// failing closed, rather than forgetting tokens that could then be replayed. With a store, a
+// use is accepted only once its write succeeded: a jti that is not on disk could be replayed
+// after a restart, so a failed write (disk full, read-only file system) refuses the token, and
+// the jti is not remembered — the same token passes once the store writes again.
 
 #include <chrono>
 #include <cstddef>
@@ -26,9 +29,14 @@ class ReplayCache {
 
   explicit ReplayCache(state::StateStore* store = nullptr, std::size_t capacity = default_capacity);
 
-  // True the first time `jti` is seen (it is then remembered until `keep_until`); false for a
-  // replay, or when the cache is full.
-  bool first_use(std::string_view jti, TimePoint keep_until, TimePoint now);
+  enum class Use {
+    first,        // never seen (or expired): remembered until `keep_until`
+    replayed,     // seen before and still live
+    full,         // `capacity` live entries even after dropping the expired ones
+    not_recorded  // the store's write failed: not remembered, so the use must be refused
+  };
+  // Remembers `jti` on its first use; anything but Use::first means "refuse".
+  [[nodiscard]] Use first_use(std::string_view jti, TimePoint keep_until, TimePoint now);
   [[nodiscard]] bool contains(std::string_view jti, TimePoint now) const;
   [[nodiscard]] std::size_t size() const;
   void purge(TimePoint now);

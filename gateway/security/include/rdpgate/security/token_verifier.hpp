@@ -42,6 +42,8 @@
 //   expired            now >= exp + clock_skew
 //   wrong_source       the client address is outside `src`
 //   replayed           the jti was used before (remembered until exp + clock_skew)
+//   replay_not_recorded  the replay cache could not write the jti to the state store (disk
+//                      full, read-only): refused, since after a restart it could be replayed
 // The route claim is returned, not checked: the caller compares it with the chosen route.
 // check() does all of that without using the token up; consume() then marks its jti used, so a
 // gateway spends a token only on a session that passed every other check (route, grant,
@@ -75,6 +77,7 @@ enum class TokenError {
   replayed,
   wrong_source,
   lifetime_too_long,
+  replay_not_recorded,
 };
 // Stable snake_case names: "malformed", "unknown_key", ... (audit reasons; never rename).
 [[nodiscard]] std::string_view token_to_string(TokenError error) noexcept;
@@ -113,7 +116,8 @@ class TokenVerifier {
   [[nodiscard]] TokenResult check(std::string_view token, const config::IpAddress& client,
                                   TimePoint now) const;
   // Uses up a checked token's jti: nullopt the first time; `replayed` when another connection
-  // used it since check(), or when the replay cache cannot take it (full: fail closed).
+  // used it since check(), or when the replay cache cannot take it (full: fail closed);
+  // `replay_not_recorded` when the state store could not record the use (fail closed too).
   [[nodiscard]] std::optional<TokenError> consume(const TokenClaims& claims, TimePoint now) const;
   // check() for one encoding.
   [[nodiscard]] TokenResult check_jws(std::string_view token, const config::IpAddress& client,

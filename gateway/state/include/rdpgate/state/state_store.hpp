@@ -81,9 +81,10 @@ inline void reported(const std::optional<std::string>& /*error*/) noexcept {}
 
 class StateStore {
  public:
-  // Opens (and creates when needed) `<directory>/rdpgate.db`, creating `directory` first.
-  // The error names the path and the cause, e.g. `state "/x/rdpgate.db": unable to open
-  // database file (permission denied)`.
+  // Opens (and creates when needed) `<directory>/rdpgate.db`, creating `directory` first
+  // (0700; the database files are made 0600). A file that is not a database, or one whose
+  // pages fail SQLite's quick_check, is an error. The error names the path and the cause,
+  // e.g. `state "/x/rdpgate.db": unable to open database file (permission denied)`.
   // Every later failure is also reported to `health` when one is given.
   [[nodiscard]] static std::variant<std::unique_ptr<StateStore>, std::string> open(
       const std::string& directory, StateHealth* health = nullptr);
