@@ -161,6 +161,7 @@ class ObserveMode(lib.AccessTestCase):
         self.assertEqual(observed_metric(gw, "banned"), 1)
         # The username throttle (3 failures of "alice"): evaluated, not enforced.
         lib.fail_logon(gw.port("main"), "alice", "127.0.0.82")
+        self.assertEqual(lib.wait_metric(gw, "rdpgate_auth_failures_total", 4), 4)  # judged
         attempt = lib.fail_logon(gw.port("main"), "alice", "127.0.0.83")
         self.assertEqual(attempt.result, "confirm", attempt)
         self.assertEqual(lib.audit_of(gw, attempt)["observed"], "banned:username_throttled")
