@@ -72,6 +72,9 @@ App::~App() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  // The store's writer thread answers into the ban manager and replay cache: apply what is
+  // queued and stop it while they still exist.
+  if (store_) store_->close();
 }
 
 std::optional<std::string> App::start() {

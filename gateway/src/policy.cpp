@@ -184,14 +184,27 @@ TokenCheck check_token(const Policy& policy, Services& services, const Peer& pee
   return check;
 }
 
-std::optional<Decision> use_token(const Policy& policy, Services& services, const TokenCheck& check,
-                                  SystemClock::time_point now) {
-  if (!check.claims || policy.tokens() == nullptr) return std::nullopt;
-  if (auto error = policy.tokens()->consume(*check.claims, now)) {
+awaitable<std::optional<Decision>> use_token(const Policy& policy, Services& services,
+                                             const TokenCheck& check, SystemClock::time_point now) {
+  if (!check.claims || policy.tokens() == nullptr) co_return std::nullopt;
+  using Answer = std::optional<security::TokenError>;
+  const auto* verifier = policy.tokens();
+  const auto& claims = *check.claims;
+  auto executor = co_await asio::this_coro::executor;
+  // The answer may come from the state store's writer thread: resume on this session's worker.
+  const Answer error = co_await asio::async_initiate<decltype(use_awaitable), void(Answer)>(
+      [&](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        verifier->consume(claims, now, [shared, executor](Answer answer) {
+          asio::post(executor, [shared, answer] { std::move (*shared)(answer); });
+        });
+      },
+      use_awaitable);
+  if (error) {
     services.metrics.token_invalid().Increment();
-    return Decision::refuse(OutcomeKind::token_invalid, Reason(*error));
+    co_return Decision::refuse(OutcomeKind::token_invalid, Reason(*error));
   }
-  return std::nullopt;
+  co_return std::nullopt;
 }
 
 }  // namespace rdpgate::gateway

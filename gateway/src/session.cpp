@@ -163,7 +163,8 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   backend_ = std::get<std::shared_ptr<BackendState>>(std::move(connected));
   entry_->set_backend(backend_->endpoint.text);
   // Route, grant and backend passed: only now is a single-use token spent.
-  if (auto replayed = use_token(*policy_, ctx_.services, token_, SystemClock::now())) {
+  auto spent = co_await use_token(*policy_, ctx_.services, token_, SystemClock::now());
+  if (const auto* replayed = spent ? &*spent : nullptr) {
     error_code ignored;
     server_.close(ignored);
     co_return co_await refuse(Phase::policy, *replayed);

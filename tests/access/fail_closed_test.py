@@ -23,14 +23,12 @@ import shutil
 import subprocess
 import tempfile
 import unittest
-from signal import SIGINT
 
 import access_lib as lib
 import tokens_test
-from support import gateway, procs
+from support import gateway
 from support.gateway import Gateway, yaml_quote
 from support.tls import RELAYED
-from support.wait import wait_until
 
 REQUEST = lib.connection_request("tokenuser")
 TOO_OPEN = "are too open: group or others may read it"
@@ -141,34 +139,11 @@ def immutable(paths: list[str]):
         subprocess.run(["chattr", "-i", *paths], capture_output=True, timeout=10)
 
 
-def traced(pid: int) -> bool:
-    tasks = os.listdir(f"/proc/{pid}/task")
-    for tid in tasks:
-        with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii") as f:
-            tracer = next(l for l in f if l.startswith("TracerPid:")).split()[1]
-        if tracer == "0":
-            return False
-    return True
-
-
-@contextlib.contextmanager
 def failing_pwrite(pid: int):
     """Every pwrite64 of `pid`'s threads fails with EIO for the block (strace attached)."""
     if shutil.which("strace") is None:
         raise unittest.SkipTest("neither chattr +i nor strace can fail the store's writes")
-    tracer = procs.spawn(["strace", "-f", "-qq", "-p", str(pid), "-e", "trace=pwrite64",
-                          "-e", "inject=pwrite64:error=EIO", "-o", "/dev/null"])
-    try:
-        try:
-            wait_until(lambda: tracer.poll() is not None or traced(pid), 10, "strace to attach")
-        except TimeoutError:
-            pass
-        if tracer.poll() is not None or not traced(pid):
-            raise unittest.SkipTest("strace could not attach to rdpgate")
-        yield "strace --inject"
-    finally:
-        procs.stop_process(tracer, SIGINT, timeout=5)  # detaches
-        wait_until(lambda: not traced(pid), 10, "strace to detach")
+    return lib.strace_inject(pid, "pwrite64", "error=EIO")
 
 
 @contextlib.contextmanager

@@ -288,6 +288,7 @@ TEST(BanManager, PersistsAcrossInstancesOnTheSameStore) {
 
   // purge() drops expired bans from the store as well.
   bans.purge(later + 2h);
+  (void)store->flush();  // purge() queues its writes
   EXPECT_TRUE(store->load_bans().empty());
   EXPECT_EQ(store->load_offenders().size(), 1U);
 }
@@ -312,6 +313,7 @@ TEST(BanManager, StoreErrorIsReportedAndDefenceGoesOn) {
 
   for (int i = 0; i < 3; ++i) (void)bans.record_failure(ip("192.0.2.1"), "", t0);
   EXPECT_TRUE(bans.is_banned(ip("192.0.2.1"), t0));  // the defence works in memory
+  (void)store->flush();  // automatic bans are written behind the caller's back
   // The store reported the failure to the one health sink, once per failed write.
   const auto after_auto = health.snapshot();
   EXPECT_EQ(after_auto.failures, 1U);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <mutex>
 
 namespace rdpgate::security {
@@ -106,13 +107,15 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
       sweep_at_ = std::max<std::size_t>(1024, 2 * (failures_.size() + username_failures_.size()));
     }
   }
-  // Observed bans live in memory only: they enforce nothing a restart could lose.
+  // Queued for the store's writer thread, in the order memory changed (writer_mutex_ is held);
+  // a slow disk never holds up the worker that judged the failure. Observed bans live in memory
+  // only: they enforce nothing a restart could lose.
   if (created && !created->observed && store_ != nullptr) {
-    state::reported(store_->put_ban(to_record(*created)));
-    state::reported(store_->put_offender(*offender_record));
+    store_->put_ban(to_record(*created), {});
+    store_->put_offender(*offender_record, {});
   }
   if (widened && !widened->observed && store_ != nullptr) {
-    state::reported(store_->put_ban(to_record(*widened)));
+    store_->put_ban(to_record(*widened), {});
   }
   if (prefix_ban != nullptr) *prefix_ban = std::move(widened);
   return created;
@@ -261,28 +264,53 @@ bool BanManager::username_blocked(std::string_view username, TimePoint now) cons
   return it != username_blocks_.end() && it->second > now;
 }
 
+namespace {
+
+// A write queued while the caller holds its locks, waited for after it released them: an
+// operator's ban is acknowledged only once durable, and the workers recording failures meanwhile
+// never wait behind the disk.
+struct Durable {
+  std::promise<std::optional<std::string>> answer;
+  state::StateStore::Done done() {
+    return [this](const std::optional<std::string>& error) { answer.set_value(error); };
+  }
+  void wait() { state::reported(answer.get_future().get()); }
+};
+
+}  // namespace
+
 Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string reason,
                     TimePoint now) {
   Ban ban{cidr, now + duration, std::move(reason), BanOrigin::manual, 0};
-  std::lock_guard writer{writer_mutex_};
+  Durable durable;
   {
-    std::unique_lock lock{mutex_};
-    file_locked(ban);
+    std::lock_guard writer{writer_mutex_};
+    {
+      std::unique_lock lock{mutex_};
+      file_locked(ban);
+    }
+    if (store_ == nullptr) return ban;
+    store_->put_ban(to_record(ban), durable.done());
   }
-  if (store_ != nullptr) state::reported(store_->put_ban(to_record(ban)));
+  durable.wait();
   return ban;
 }
 
 bool BanManager::unban(const config::Cidr& cidr) {
-  std::lock_guard writer{writer_mutex_};
   bool found = false;
+  Durable durable;
   {
-    std::unique_lock lock{mutex_};
-    found = enforced_.erase(cidr);
-    found = observed_.erase(cidr) || found;
-    std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
+    std::lock_guard writer{writer_mutex_};
+    {
+      std::unique_lock lock{mutex_};
+      found = enforced_.erase(cidr);
+      found = observed_.erase(cidr) || found;
+      std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
+    }
+    if (store_ == nullptr) return found;
+    store_->delete_ban(cidr.to_string(), durable.done());
   }
-  if (store_ != nullptr) state::reported(store_->delete_ban(cidr.to_string()));
+  durable.wait();
   return found;
 }
 
@@ -352,7 +380,7 @@ void BanManager::purge(TimePoint now) {
     std::unique_lock lock{mutex_};
     sweep_locked(now);
   }
-  if (store_ != nullptr) state::reported(store_->purge_expired(now, offender_memory));
+  if (store_ != nullptr) store_->purge_expired(now, offender_memory, {});
 }
 
 }  // namespace rdpgate::security

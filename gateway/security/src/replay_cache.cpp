@@ -1,5 +1,7 @@
 #include "rdpgate/security/replay_cache.hpp"
 
+#include <future>
+
 namespace rdpgate::security {
 
 ReplayCache::ReplayCache(state::StateStore* store, std::size_t capacity)
@@ -10,21 +12,51 @@ ReplayCache::ReplayCache(state::StateStore* store, std::size_t capacity)
   }
 }
 
-ReplayCache::Use ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now) {
-  std::lock_guard lock{mutex_};
+void ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now,
+                            std::function<void(Use)> done) {
   std::string key{jti};
-  if (const auto it = seen_.find(key); it != seen_.end()) {
-    if (it->second > now) return Use::replayed;
-    seen_.erase(it);  // an old entry of an expired token: the jti may be reused
+  Use refused = Use::first;
+  {
+    std::lock_guard lock{mutex_};
+    if (const auto it = seen_.find(key); it != seen_.end()) {
+      if (it->second > now) {
+        refused = Use::replayed;
+      } else {
+        seen_.erase(it);  // an old entry of an expired token: the jti may be reused
+      }
+    }
+    if (refused == Use::first && seen_.size() >= capacity_) {
+      purge_locked(now);
+      if (seen_.size() >= capacity_) refused = Use::full;
+    }
+    if (refused == Use::first) seen_.emplace(key, keep_until);  // reserved: a replay from now on
   }
-  if (seen_.size() >= capacity_) {
-    purge_locked(now);
-    if (seen_.size() >= capacity_) return Use::full;
+  if (refused != Use::first || store_ == nullptr) {
+    done(refused);
+    return;
   }
-  // The StateStore reports the failure to its StateHealth (log, metric, /healthz).
-  if (store_ != nullptr && store_->put_replay({key, keep_until})) return Use::not_recorded;
-  seen_.emplace(std::move(key), keep_until);
-  return Use::first;
+  // The store reports a failure to its StateHealth (log, metric, /healthz).
+  store_->put_replay({key, keep_until}, [this, key, keep_until, done = std::move(done)](
+                                            const std::optional<std::string>& error) {
+    if (!error) {
+      done(Use::first);
+      return;
+    }
+    {
+      std::lock_guard lock{mutex_};
+      if (const auto it = seen_.find(key); it != seen_.end() && it->second == keep_until) {
+        seen_.erase(it);
+      }
+    }
+    done(Use::not_recorded);
+  });
+}
+
+ReplayCache::Use ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoint now) {
+  std::promise<Use> answer;
+  auto result = answer.get_future();
+  first_use(jti, keep_until, now, [&answer](Use use) { answer.set_value(use); });
+  return result.get();
 }
 
 bool ReplayCache::contains(std::string_view jti, TimePoint now) const {
@@ -45,9 +77,7 @@ void ReplayCache::purge_locked(TimePoint now) {
 void ReplayCache::purge(TimePoint now) {
   std::lock_guard lock{mutex_};
   purge_locked(now);
-  if (store_ != nullptr) {
-    state::reported(store_->purge_expired(now));
-  }
+  if (store_ != nullptr) store_->purge_expired(now, std::chrono::hours{24 * 7}, {});
 }
 
 }  // namespace rdpgate::security

@@ -53,14 +53,28 @@ TokenResult TokenVerifier::check(std::string_view token, const config::IpAddress
                                  : check_jws(token, client, now);
 }
 
-std::optional<TokenError> TokenVerifier::consume(const TokenClaims& claims, TimePoint now) const {
-  switch (replay_->first_use(claims.jti, claims.expires + clock_skew_, now)) {
+namespace {
+
+std::optional<TokenError> refusal_of(ReplayCache::Use use) {
+  switch (use) {
     case ReplayCache::Use::first: return std::nullopt;
     case ReplayCache::Use::replayed:
     case ReplayCache::Use::full: return TokenError::replayed;
     case ReplayCache::Use::not_recorded: return TokenError::replay_not_recorded;
   }
   return TokenError::replayed;
+}
+
+}  // namespace
+
+std::optional<TokenError> TokenVerifier::consume(const TokenClaims& claims, TimePoint now) const {
+  return refusal_of(replay_->first_use(claims.jti, claims.expires + clock_skew_, now));
+}
+
+void TokenVerifier::consume(const TokenClaims& claims, TimePoint now,
+                            std::function<void(std::optional<TokenError>)> done) const {
+  replay_->first_use(claims.jti, claims.expires + clock_skew_, now,
+                     [done = std::move(done)](ReplayCache::Use use) { done(refusal_of(use)); });
 }
 
 TokenResult TokenVerifier::verify(std::string_view token, const config::IpAddress& client,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rdpgate/config/config.hpp"
+#include "rdpgate/gateway/asio.hpp"
 #include "rdpgate/gateway/backends.hpp"
 #include "rdpgate/gateway/filter.hpp"
 #include "rdpgate/gateway/metrics.hpp"
@@ -93,9 +94,11 @@ struct TokenCheck {
 TokenCheck check_token(const Policy& policy, Services& services, const Peer& peer,
                        const Request& request, SystemClock::time_point now);
 // Uses up the token `check` verified (single use across connections): nullopt, or the refusal
-// when another connection used it first (`token_invalid`, `replayed`). No token: nullopt.
-std::optional<Decision> use_token(const Policy& policy, Services& services, const TokenCheck& check,
-                                  SystemClock::time_point now);
+// when another connection used it first (`token_invalid`, `replayed`) or the state store could
+// not record the use (`replay_not_recorded`). No token: nullopt. The session waits for the
+// durable answer; its worker does not.
+awaitable<std::optional<Decision>> use_token(const Policy& policy, Services& services,
+                                             const TokenCheck& check, SystemClock::time_point now);
 
 class PolicyStore {
  public:

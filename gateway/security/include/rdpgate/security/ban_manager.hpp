@@ -24,10 +24,13 @@
 // never by is_banned(); kept in memory only and not counted as an offense. An observed ban stays
 // observed when observe mode is turned off: it was never an enforcement decision.
 //
-// Durability: with a StateStore, bans and offender counts are written through before a method
-// returns, and loaded on construction. A store error does not stop the in-memory defence: the
-// store reports it to its StateHealth (state/health.hpp). Failure counters and username blocks
-// are short-lived and kept in memory only.
+// Durability: with a StateStore, bans and offender counts are loaded on construction and
+// written through the store's writer thread (state_store.hpp). A manual ban or unban returns
+// once its write is durable (the admin API acknowledges only then); an automatic ban is queued
+// and record_failure() returns at once, so a slow disk never holds up the worker that judged the
+// failure (a crash can lose the automatic bans of its last few milliseconds). A store error does
+// not stop the in-memory defence: the store reports it to its StateHealth (state/health.hpp).
+// Failure counters and username blocks are short-lived and kept in memory only.
 
 #include <chrono>
 #include <cstdint>
@@ -139,9 +142,9 @@ class BanManager {
   void record_username_locked(std::string_view username, TimePoint now);
 
   state::StateStore* store_;
-  // Writers hold writer_mutex_ across "change memory, then write the store" so the store sees
-  // changes in the order memory did; readers never wait for a disk write. INVARIANT: guards
-  // every store_ call; taken before mutex_, never after.
+  // Writers hold writer_mutex_ across "change memory, then queue the store write" so the store
+  // sees changes in the order memory did; nobody waits for a disk write while holding it.
+  // INVARIANT: guards every store_ call; taken before mutex_, never after.
   mutable std::mutex writer_mutex_;
   mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
   config::BruteforceConfig config_;

@@ -3,8 +3,9 @@
 // clock skew: after that the token itself is refused as expired, so the entry can go.
 //
 // Memory answers; the StateStore (optional) makes entries survive a restart, so a token used
-// just before a crash cannot be replayed just after it. Thread-safe: one mutex, held across
-// the store write so two connections presenting the same token cannot both pass. At most
+// just before a crash cannot be replayed just after it. Thread-safe: one mutex, never held
+// across a store write; a first use reserves its jti in memory before the write is queued, so
+// two connections presenting the same token cannot both pass. At most
 // `capacity` live entries: when full (even after dropping expired ones) first_use() refuses,
 // failing closed, rather than forgetting tokens that could then be replayed. With a store, a
 // use is accepted only once its write succeeded: a jti that is not on disk could be replayed
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -35,8 +37,14 @@ class ReplayCache {
     full,         // `capacity` live entries even after dropping the expired ones
     not_recorded  // the store's write failed: not remembered, so the use must be refused
   };
-  // Remembers `jti` on its first use; anything but Use::first means "refuse".
+  // Remembers `jti` on its first use; anything but Use::first means "refuse". The form with
+  // `done` never waits for the disk: the jti is reserved in memory at once (a concurrent use of
+  // it is a replay from now on), and `done` is called — at once, or on the store's writer thread
+  // once the use is durable — with the answer; when the store could not record it, the
+  // reservation is dropped again (not_recorded).
   [[nodiscard]] Use first_use(std::string_view jti, TimePoint keep_until, TimePoint now);
+  void first_use(std::string_view jti, TimePoint keep_until, TimePoint now,
+                 std::function<void(Use)> done);
   [[nodiscard]] bool contains(std::string_view jti, TimePoint now) const;
   [[nodiscard]] std::size_t size() const;
   void purge(TimePoint now);

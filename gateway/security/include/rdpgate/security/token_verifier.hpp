@@ -54,6 +54,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -119,6 +120,10 @@ class TokenVerifier {
   // used it since check(), or when the replay cache cannot take it (full: fail closed);
   // `replay_not_recorded` when the state store could not record the use (fail closed too).
   [[nodiscard]] std::optional<TokenError> consume(const TokenClaims& claims, TimePoint now) const;
+  // consume() without waiting for the disk: `done` gets the answer, at once or on the state
+  // store's writer thread (replay_cache.hpp).
+  void consume(const TokenClaims& claims, TimePoint now,
+               std::function<void(std::optional<TokenError>)> done) const;
   // check() for one encoding.
   [[nodiscard]] TokenResult check_jws(std::string_view token, const config::IpAddress& client,
                                       TimePoint now) const;

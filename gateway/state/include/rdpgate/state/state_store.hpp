@@ -15,15 +15,27 @@
 // full, read-only file system, a corrupt file) come back as an error message and never as an
 // exception or a crash: the gateway keeps relaying and logs the message.
 //
+// Writes never run on the caller's thread: every write is queued for one writer thread, which
+// applies them in the order they were queued, as many as are waiting in one transaction (group
+// commit: one WAL fsync for the lot). A slow or stuck disk therefore delays only the writes,
+// never an I/O worker. Each writer comes in two forms: with a `Done` callback, which returns at
+// once and calls `done` on the writer thread once the write is durable (nullopt) or failed;
+// and without, which waits for that answer (for callers that must acknowledge only a durable
+// write: the admin API).
+//
 // Times are stored as integer milliseconds since the Unix epoch.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -95,13 +107,22 @@ class StateStore {
 
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
-  // Writers: insert or replace by primary key; durable when they return std::nullopt.
+  // A write's answer, on the writer thread: nullopt once it is durable, else the error (also
+  // reported to the StateHealth).
+  using Done = std::function<void(const std::optional<std::string>& error)>;
+
+  // Writers: insert or replace by primary key; durable when they return std::nullopt. The
+  // forms with `done` return at once (an empty `done`: nobody waits for the answer).
   [[nodiscard]] std::optional<std::string> put_ban(const BanRecord& ban);
+  void put_ban(const BanRecord& ban, Done done);
   [[nodiscard]] std::optional<std::string> delete_ban(std::string_view cidr);
+  void delete_ban(std::string_view cidr, Done done);
   [[nodiscard]] std::optional<std::string> put_grant(const GrantRecord& grant);
   [[nodiscard]] std::optional<std::string> delete_grant(std::string_view id);
   [[nodiscard]] std::optional<std::string> put_offender(const OffenderRecord& offender);
+  void put_offender(const OffenderRecord& offender, Done done);
   [[nodiscard]] std::optional<std::string> put_replay(const ReplayRecord& replay);
+  void put_replay(const ReplayRecord& replay, Done done);
 
   // Loaders: every row, expired or not (callers filter by time). On failure they return what
   // they could read and set `*error` when it is given.
@@ -114,15 +135,33 @@ class StateStore {
   // offenders whose last ban is older than `offender_memory`.
   [[nodiscard]] std::optional<std::string> purge_expired(
       TimePoint now, std::chrono::milliseconds offender_memory = std::chrono::hours{24 * 7});
+  void purge_expired(TimePoint now, std::chrono::milliseconds offender_memory, Done done);
+
+  // Waits until every write queued before it was applied; its answer is that of the last batch.
+  std::optional<std::string> flush();
+  // Applies every write queued so far and stops the writer thread (the destructor does too).
+  // The `done` callbacks of the writes have run when it returns.
+  void close();
+  // Writes waiting for the writer thread (for tests and health views).
+  [[nodiscard]] std::size_t queued() const;
 
  private:
-  StateStore(sqlite3* db, std::string path, StateHealth* health) noexcept
-      : db_(db), path_(std::move(path)), health_(health) {}
+  StateStore(sqlite3* db, std::string path, StateHealth* health);
 
-  // Runs one statement with bound text/integer parameters, in its own transaction.
-  using Param = std::variant<std::string_view, std::int64_t>;
-  std::optional<std::string> execute(const char* sql, std::initializer_list<Param> params);
-  std::optional<std::string> execute_locked(const char* sql, std::initializer_list<Param> params);
+  // One statement with bound text/integer parameters.
+  using Param = std::variant<std::string, std::int64_t>;
+  struct Statement {
+    const char* sql;
+    std::vector<Param> params;
+  };
+  struct Write {
+    std::vector<Statement> statements;  // applied in order; the first failure ends the write
+    Done done;
+  };
+  void submit(std::vector<Statement> statements, Done done);
+  std::optional<std::string> submit_and_wait(std::vector<Statement> statements);
+  void write_loop();                                                  // the writer thread
+  std::optional<std::string> run_locked(const Statement& statement);  // mutex_ held
   std::string error_message(std::string_view what) const;
   // Reports a loader's failure (mutex_ not held) and hands it to the caller.
   void loaded(std::string failure, std::string* error);
@@ -131,6 +170,12 @@ class StateStore {
   sqlite3* db_ = nullptr;
   std::string path_;
   StateHealth* health_ = nullptr;
+
+  mutable std::mutex queue_mutex_;  // INVARIANT: guards queue_ and closing_
+  std::condition_variable queue_changed_;
+  std::deque<Write> queue_;
+  bool closing_ = false;
+  std::thread writer_;  // started by the constructor, joined by close()
 };
 
 }  // namespace rdpgate::state
