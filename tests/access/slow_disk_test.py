@@ -71,6 +71,8 @@ class SlowDisk(lib.AccessTestCase):
             user.start()
             times = [self.handshake() for _ in range(10)]
             self.assertLess(max(times), 0.5, f"handshakes while the disk is slow: {times}")
+            print(f"handshakes with fsync +{DELAY} s: max {max(times) * 1000:.1f} ms, "
+                  f"median {sorted(times)[len(times) // 2] * 1000:.1f} ms")
             # The bans hold at once, whatever the disk.
             for i in range(3):
                 attempt = lib.connect(self.gw.port("ok"), REQUEST, src=f"127.0.0.{91 + i}")
@@ -79,6 +81,7 @@ class SlowDisk(lib.AccessTestCase):
             self.assertEqual(len(token_time), 1, "the token session did not finish")
             self.assertGreater(token_time[0], DELAY * 0.8, "a token use acknowledged before "
                                "it was durable")
+            print(f"the token session: {token_time[0]:.2f} s")
             # An operator's ban: acknowledged after its commit.
             started = time.monotonic()
             status, body = lib.api(self.gw, "POST", "/v1/bans",
