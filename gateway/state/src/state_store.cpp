@@ -215,20 +215,15 @@ std::size_t StateStore::queued() const {
 }
 
 void StateStore::submit(std::vector<Statement> statements, Done done) {
-  bool refused = false;
   {
     std::lock_guard lock{queue_mutex_};
-    if (closing_) {
-      refused = true;
-    } else {
+    if (!closing_) {
       queue_.push_back(Write{std::move(statements), std::move(done)});
+      queue_changed_.notify_one();
+      return;
     }
   }
-  if (refused) {
-    if (done) done("state \"" + path_ + "\": closed");
-    return;
-  }
-  queue_changed_.notify_one();
+  if (done) done("state \"" + path_ + "\": closed");
 }
 
 std::optional<std::string> StateStore::submit_and_wait(std::vector<Statement> statements) {
