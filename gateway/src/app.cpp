@@ -1,8 +1,10 @@
 #include "rdpgate/gateway/app.hpp"
 
 #include <prometheus/exposer.h>
+#include <pthread.h>
 
 #include <cstdio>
+#include <string>
 #include <thread>
 
 #include "rdpgate/admin/server.hpp"
@@ -57,6 +59,19 @@ void run_logging_errors(asio::io_context& io) {
   }
 }
 
+// One single-threaded io_context per worker: `workers` of them, or one per core.
+std::vector<std::unique_ptr<asio::io_context>> make_workers(std::uint32_t workers) {
+  const auto count = workers != 0 ? workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<asio::io_context>> out;
+  for (unsigned i = 0; i < count; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+  return out;
+}
+
+// Names the calling thread for `top -H`, `ps -L` and debuggers (at most 15 characters).
+void name_thread(const std::string& name) {
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
 }  // namespace
 
 App::App(config::Config cfg)
@@ -64,7 +79,8 @@ App::App(config::Config cfg)
       metrics_(std::make_unique<Metrics>()),
       services_(std::make_unique<Services>(*metrics_)),
       session_ctx_{*services_, registry_},
-      listeners_(workers_, session_ctx_),
+      workers_(make_workers(initial_.workers)),
+      listeners_(accept_, workers_, session_ctx_),
       health_(control_, policies_, services_->names) {}
 
 App::~App() {
@@ -80,12 +96,8 @@ App::~App() {
 std::optional<std::string> App::start() {
   const auto& cfg = initial_;
   if (auto err = open_state_and_policy()) return err;
-  const auto worker_count =
-      cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < worker_count; ++i) {
-    workers_.push_back(std::make_unique<asio::io_context>(1));
-    work_guards_.push_back(asio::make_work_guard(*workers_.back()));
-  }
+  for (auto& w : workers_) work_guards_.push_back(asio::make_work_guard(*w));
+  work_guards_.push_back(asio::make_work_guard(accept_));
   auto staged = listeners_.stage(cfg);
   if (auto* err = std::get_if<std::string>(&staged)) return *err;
   listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policies_.current());
@@ -215,8 +227,20 @@ std::optional<std::string> App::start_admin() {
 }
 
 void App::start_threads() {
-  for (auto& w : workers_) threads_.emplace_back([io = w.get()] { run_logging_errors(*io); });
-  threads_.emplace_back([this] { run_logging_errors(control_); });
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    threads_.emplace_back([io = workers_[i].get(), i] {
+      name_thread("rdpgate-w" + std::to_string(i));
+      run_logging_errors(*io);
+    });
+  }
+  threads_.emplace_back([this] {
+    name_thread("rdpgate-accept");
+    run_logging_errors(accept_);
+  });
+  threads_.emplace_back([this] {
+    name_thread("rdpgate-control");
+    run_logging_errors(control_);
+  });
 }
 
 awaitable<void> App::housekeeping() {

@@ -46,9 +46,15 @@ std::optional<Outcome> admit_source(const Policy& policy, Services& services, co
   return std::nullopt;
 }
 
-Listeners::Listeners(std::vector<std::unique_ptr<asio::io_context>>& workers,
+Listeners::Listeners(asio::io_context& accept_io,
+                     std::vector<std::unique_ptr<asio::io_context>>& workers,
                      SessionContext& sessions)
-    : workers_(workers), sessions_(sessions) {}
+    : accept_io_(accept_io),
+      sessions_(sessions),
+      handoff_(accept_io, workers, sessions.services.metrics,
+               [this](tcp::socket socket, Admitted c) {
+                 start_session(std::move(socket), std::move(c));
+               }) {}
 
 std::variant<std::shared_ptr<Listeners::Listener>, std::string> Listeners::bind(
     asio::io_context& io, const config::ListenerConfig& lc) {
@@ -102,7 +108,7 @@ std::variant<Listeners::Staged, std::string> Listeners::stage(const config::Conf
   for (std::size_t i = 0; i < staged.serve.size(); ++i) {
     auto& e = staged.serve[i];
     if (e.listener) continue;
-    auto bound = bind(*workers_.front(), cfg.listeners[i]);
+    auto bound = bind(accept_io_, cfg.listeners[i]);
     if (auto* err = std::get_if<std::string>(&bound)) return std::move(*err);
     e.listener = std::move(std::get<0>(bound));
     e.fresh = true;
@@ -159,9 +165,7 @@ awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(l->acceptor.get_executor());
   auto& services = sessions_.services;
   for (;;) {
-    auto& worker =
-        *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
-    auto [ec, socket] = co_await l->acceptor.async_accept(worker, use_nothrow);
+    auto [ec, socket] = co_await l->acceptor.async_accept(use_nothrow);
     const auto accepted = SteadyClock::now();
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
     if (ec) {
@@ -211,9 +215,26 @@ void Listeners::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_p
       return;
     }
   }
+  // To a worker: the descriptor leaves the accept thread's io_context, and the worker that
+  // takes it registers it with its own.
+  Admitted connection;
+  connection.protocol = remote.protocol();
+  connection.fd = socket.release(ec);
+  if (ec) return;  // release() is unsupported only before Windows 8.1
+  connection.policy = std::move(policy);
+  connection.peer = peer;
+  connection.slot = std::move(slot);
+  connection.admitted = !via_proxy;
+  connection.observed = observed;
+  connection.accepted = accepted;
+  handoff_.give(std::move(connection));
+}
+
+void Listeners::start_session(tcp::socket socket, Admitted c) {
   auto executor = socket.get_executor();
-  auto session = std::make_unique<Session>(sessions_, std::move(policy), std::move(socket), peer,
-                                           std::move(slot), !via_proxy, observed, accepted);
+  auto session =
+      std::make_unique<Session>(sessions_, std::move(c.policy), std::move(socket), c.peer,
+                                std::move(c.slot), c.admitted, c.observed, c.accepted);
   asio::co_spawn(
       executor,
       [](std::unique_ptr<Session> s) -> awaitable<void> { co_await s->run(); }(std::move(session)),

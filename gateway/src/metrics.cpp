@@ -156,6 +156,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("rdpgate_accept_errors_total")
                         .Help("Errors from accept() (e.g. EMFILE); the listener backs off.")
                         .Register(r);
+  worker_busy_ = &BuildCounter()
+                      .Name("rdpgate_worker_busy_total")
+                      .Help(
+                          "Times a worker had not started a connection given to it within "
+                          "100 ms; its connections went to the other workers.")
+                      .Register(r);
   tokens_ = &BuildCounter()
                  .Name("rdpgate_tokens_total")
                  .Help("Signed access tokens checked, by result.")
@@ -302,6 +308,13 @@ void Metrics::refusal(const std::string& listener, const Outcome& outcome) {
     c = slot;
   }
   c->Increment();
+}
+
+prometheus::Counter& Metrics::worker_busy(std::size_t worker) {
+  std::lock_guard lock(mutex_);
+  auto& slot = worker_busy_by_[worker];
+  if (slot == nullptr) slot = &worker_busy_->Add({{"worker", std::to_string(worker)}});
+  return *slot;
 }
 
 void Metrics::sync_log_dropped() {

@@ -48,6 +48,7 @@ awaitable<void> App::shutdown_sequence() {
   if (admin_) admin_->stop();
   co_await stop_exposer();
   for (auto& g : work_guards_) g.reset();
+  accept_.stop();
   for (auto& w : workers_) w->stop();
   // Refusal lines suppressed since the last summary would otherwise never be reported.
   services_->refusal_log.flush(SteadyClock::now(), true);

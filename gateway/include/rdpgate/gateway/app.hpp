@@ -1,9 +1,9 @@
 #pragma once
-// The running gateway, wired: worker threads (one single-threaded io_context each) and a control
-// thread, the policy store, the shared services, durable state, listeners, the metrics
-// endpoint, the admin API, health checks and signals. The parts live in their own files:
-// listener.cpp, health.cpp, admin_adapter.cpp; reload.cpp and shutdown.cpp hold App's reload and
-// drain.
+// The running gateway, wired: worker threads (one single-threaded io_context each), the accept
+// thread (acceptors and admission) and a control thread, the policy store, the shared services,
+// durable state, listeners, the metrics endpoint, the admin API, health checks and signals. The
+// parts live in their own files: listener.cpp, health.cpp, admin_adapter.cpp; reload.cpp and
+// shutdown.cpp hold App's reload and drain.
 
 #include <atomic>
 #include <condition_variable>
@@ -98,6 +98,7 @@ class App {
   SessionContext session_ctx_;
 
   asio::io_context control_;
+  asio::io_context accept_{1};  // the acceptors and admission (listener.cpp)
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_guards_;
   std::vector<std::thread> threads_;

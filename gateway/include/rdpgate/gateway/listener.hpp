@@ -1,8 +1,11 @@
 #pragma once
 // Listener (SPEC §1.1): bind, accept with back-off on errors, and admission at accept — before
-// a byte is read, a refused connection costs no coroutine, buffer or timer. Admitted
-// connections become Sessions on the workers, in turn. A reload binds first and switches
-// after: a listener that cannot be bound leaves every running one as it was.
+// a byte is read, a refused connection costs no coroutine, buffer or timer. Every acceptor and
+// every admission decision runs on the accept thread (its own io_context), so a busy worker
+// stops no accept and no refusal, and a refused connection costs no worker anything. Admitted
+// connections are handed to the workers in turn (handoff.hpp) and become Sessions there. A
+// reload binds first and switches after: a listener that cannot be bound leaves every running
+// one as it was.
 
 #include <atomic>
 #include <memory>
@@ -14,6 +17,7 @@
 
 #include "rdpgate/config/config.hpp"
 #include "rdpgate/gateway/asio.hpp"
+#include "rdpgate/gateway/handoff.hpp"
 #include "rdpgate/gateway/policy.hpp"
 #include "rdpgate/gateway/services.hpp"
 #include "rdpgate/gateway/session.hpp"
@@ -42,7 +46,10 @@ class Listeners {
     std::vector<std::shared_ptr<Listener>> close;  // open now, served by none of them
   };
 
-  Listeners(std::vector<std::unique_ptr<asio::io_context>>& workers, SessionContext& sessions);
+  // `accept_io` runs the acceptors and admission (one thread); `workers` (at least one) run the
+  // sessions.
+  Listeners(asio::io_context& accept_io, std::vector<std::unique_ptr<asio::io_context>>& workers,
+            SessionContext& sessions);
 
   // Start and reload, step one: finds, for every listener of `cfg`, an open acceptor that
   // serves its address — the same name and address, or the same host and (non-zero) port
@@ -71,11 +78,12 @@ class Listeners {
       asio::io_context& io, const config::ListenerConfig& lc);
   awaitable<void> accept_loop(std::shared_ptr<Listener> listener);
   void on_accepted(Listener& listener, tcp::socket socket, SteadyClock::time_point accepted);
+  void start_session(tcp::socket socket, Admitted connection);  // on the worker
   static void close(const std::shared_ptr<Listener>& listener);
 
-  std::vector<std::unique_ptr<asio::io_context>>& workers_;
+  asio::io_context& accept_io_;
   SessionContext& sessions_;
-  std::atomic<std::size_t> next_worker_{0};
+  Handoff handoff_;           // accept thread only
   mutable std::mutex mutex_;  // INVARIANT: held around every change of listeners_
   std::vector<std::shared_ptr<Listener>> listeners_;
 };

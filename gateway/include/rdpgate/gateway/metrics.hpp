@@ -87,6 +87,9 @@ class Metrics {
   // housekeeping calls it every second.
   void sync_log_dropped();
   prometheus::Counter& state_errors() { return *state_errors_; }
+  // rdpgate_worker_busy_total{worker}: times the worker was found busy by the accept thread
+  // (handoff.hpp); `worker` is its index, 0 .. workers - 1.
+  prometheus::Counter& worker_busy(std::size_t worker);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -107,6 +110,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* inspection_bytes_;
   prometheus::Family<prometheus::Counter>* accept_errors_;
   prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Counter>* worker_busy_;
   std::array<prometheus::Counter*, 8> requested_by_{};
   std::array<prometheus::Counter*, 8> selected_by_{};
   prometheus::Counter* token_valid_ = nullptr;
@@ -130,6 +134,7 @@ class Metrics {
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;
   std::unordered_map<std::string, std::unique_ptr<BackendMetrics>> backends_;
   std::unordered_map<std::string, prometheus::Counter*> refusal_cache_;  // listener \n phase/reason
+  std::unordered_map<std::size_t, prometheus::Counter*> worker_busy_by_;
 };
 
 }  // namespace rdpgate::gateway
