@@ -16,22 +16,17 @@ Every wait has a timeout; traffic stays on loopback.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import time
 import unittest
 
-from signal import SIGINT
-
-from support import checks, env, gateway, procs, rdp, tls
+from support import checks, env, gateway, rdp, tls
 from support.backend import FakeBackend
 from support.gateway import TOKEN_ENV, Gateway
 from support.net import LOOPBACK, recv_exactly
 from support.rdp import CONFIRM_HYBRID, preconnection_pdu
-from support.wait import wait_until
 
 ADMIN_TOKEN = "access-admin-token-3c9e51d07a2b4f68"
 
@@ -233,38 +228,3 @@ def wait_metric(gw: Gateway, name: str, expected: float,
     the last value for the caller to assert on."""
     return gw.wait_metric(name, expected, labels, timeout, default=0.0)
 
-
-# ---------------------------------------------------------------------------------------------
-# Faults injected into a running gateway
-
-
-def traced(pid: int) -> bool:
-    """Every thread of `pid` has a tracer."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii") as f:
-            tracer = next(line for line in f if line.startswith("TracerPid:")).split()[1]
-        if tracer == "0":
-            return False
-    return True
-
-
-@contextlib.contextmanager
-def strace_inject(pid: int, syscalls: str, inject: str):
-    """For the block, strace is attached to every thread of `pid` and injects `inject` (e.g.
-    "error=EIO", "delay_enter=1000000") into `syscalls` (e.g. "fsync,fdatasync"). Skips the
-    test when strace is missing or cannot attach."""
-    if shutil.which("strace") is None:
-        raise unittest.SkipTest("strace is needed to inject the fault")
-    tracer = procs.spawn(["strace", "-f", "-qq", "-p", str(pid), "-e", f"trace={syscalls}",
-                          "-e", f"inject={syscalls}:{inject}", "-o", "/dev/null"])
-    try:
-        try:
-            wait_until(lambda: tracer.poll() is not None or traced(pid), 10, "strace to attach")
-        except TimeoutError:
-            pass
-        if tracer.poll() is not None or not traced(pid):
-            raise unittest.SkipTest("strace could not attach to rdpgate")
-        yield "strace --inject"
-    finally:
-        procs.stop_process(tracer, SIGINT, timeout=5)  # detaches
-        wait_until(lambda: not traced(pid), 10, "strace to detach")

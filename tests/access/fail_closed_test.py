@@ -26,7 +26,7 @@ import unittest
 
 import access_lib as lib
 import tokens_test
-from support import gateway
+from support import gateway, procs
 from support.gateway import Gateway, yaml_quote
 from support.tls import RELAYED
 
@@ -143,7 +143,7 @@ def failing_pwrite(pid: int):
     """Every pwrite64 of `pid`'s threads fails with EIO for the block (strace attached)."""
     if shutil.which("strace") is None:
         raise unittest.SkipTest("neither chattr +i nor strace can fail the store's writes")
-    return lib.strace_inject(pid, "pwrite64", "error=EIO")
+    return procs.strace_inject(pid, "pwrite64", "error=EIO")
 
 
 @contextlib.contextmanager

@@ -15,14 +15,14 @@ the thread that once wrote the state store:
 
 from __future__ import annotations
 
-import tempfile
 import shutil
+import tempfile
 import threading
 import time
 
 import access_lib as lib
 import tokens_test
-from support import gateway
+from support import gateway, procs
 
 REQUEST = lib.connection_request("diskuser")
 DELAY = 1.5  # seconds added to each fsync
@@ -53,7 +53,7 @@ class SlowDisk(lib.AccessTestCase):
     def test_sessions_never_wait_for_the_disk(self):
         self.assertLess(self.handshake(), 0.5)
         token = tokens_test.issue(self.gw.config_path, "ok")
-        with lib.strace_inject(self.gw.proc.pid, "fsync,fdatasync",
+        with procs.strace_inject(self.gw.proc.pid, "fsync,fdatasync",
                                f"delay_enter={int(DELAY * 1e6)}"):
             # Three failed logons, three bans to write (each write waits 1.5 s per fsync).
             for i in range(3):

@@ -23,17 +23,17 @@ Exit status: 0 passed, 1 failed, 77 skipped (no rdpgate binary, no strace, or pt
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
+from signal import SIGINT, SIGKILL
 
-from harness import Failure, rdp_connect, try_rdp
+from harness import Failure, note, rdp_connect, try_rdp
 from support import checks, gateway, procs
 from support.backend import FakeBackend
 from support.checks import Fail, Skip, need_rdpgate, need_tool
@@ -49,10 +49,6 @@ HANDSHAKE_DEADLINE = 1.5   # request -> Confirm -> one echoed block, while a wor
 DENIED = "127.0.0.2"       # the deny-listed source (all of 127.0.0.0/8 is loopback on Linux)
 READS = ("splice", "recvmsg", "recvfrom")  # how a worker reads a client (relay.cpp, Asio)
 BLOCK = 4096
-
-
-def note(message: str) -> None:
-    print(message, flush=True)
 
 
 def config(backend: FakeBackend, workers: int) -> str:
@@ -119,7 +115,7 @@ class Stall:
 
         def attached() -> bool:
             nonlocal text
-            with contextlib.suppress(BlockingIOError):
+            with suppress(BlockingIOError):
                 text += os.read(fd, 65536).decode(errors="replace")
             if proc.poll() is not None:
                 procs.forget(proc)
@@ -132,12 +128,12 @@ class Stall:
 
     @staticmethod
     def _detach(proc: subprocess.Popen) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGINT)  # strace detaches and exits
+        with suppress(ProcessLookupError):
+            proc.send_signal(SIGINT)  # strace detaches and exits
         try:
             proc.wait(timeout=10)
         finally:
-            procs.stop_process(proc, signal.SIGKILL)
+            procs.stop_process(proc, SIGKILL)
 
     def _find_reader(self, out: str) -> tuple[int, str]:
         proc = self._attach(["-f", "-p", str(self.pid), "-o", out, "-e",

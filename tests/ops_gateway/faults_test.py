@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.request
 
-from harness import ADMIN_TOKEN, ADMIN_TOKEN_ENV, EchoSession, try_rdp
+from harness import ADMIN_TOKEN, ADMIN_TOKEN_ENV, EchoSession, note, try_rdp
 from support import checks, gateway, procs
 from support.backend import FakeBackend
 from support.checks import Fail, need_rdpgate
@@ -53,10 +53,6 @@ HEADER_TIMEOUT = 3.0        # AdminServerLimits::header_timeout
 IDLE_TIMEOUT = 5.0          # AdminServerLimits::idle_timeout
 ADMIN_PROMPT = 1.0          # an authenticated call while 100 idle connections are held
 MARGIN = 1.5                # a loaded machine
-
-
-def note(message: str) -> None:
-    print(message, flush=True)
 
 
 def single_listener(backend: FakeBackend, *, admin: bool = False,

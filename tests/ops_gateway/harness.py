@@ -37,6 +37,11 @@ from support.rdp import CONFIRM_HYBRID, connection_request
 ADMIN_TOKEN = "ops-admin-token-6b1f0d2e9c4a7358"
 ADMIN_TOKEN_ENV = "RDPGATE_OPS_ADMIN_TOKEN"
 
+def note(message: str) -> None:
+    """A measured figure, printed as the check goes (ctest -V shows it)."""
+    print(message, flush=True)
+
+
 def skip(message: str) -> None:
     print(f"SKIP: {message}", flush=True)
     sys.exit(SKIP)

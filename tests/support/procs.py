@@ -6,9 +6,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
+import unittest
+
+from support.wait import wait_until
 
 _children: dict[int, subprocess.Popen] = {}
 _children_lock = threading.Lock()
@@ -61,3 +65,35 @@ def _stop_all_children() -> None:
         procs = list(_children.values())
     for proc in procs:
         stop_process(proc, signal.SIGKILL, timeout=2)
+
+
+def traced(pid: int) -> bool:
+    """Every thread of `pid` has a tracer."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii") as f:
+            tracer = next(line for line in f if line.startswith("TracerPid:")).split()[1]
+        if tracer == "0":
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def strace_inject(pid: int, syscalls: str, inject: str):
+    """For the block, strace is attached to every thread of `pid` and injects `inject` (e.g.
+    "error=EIO", "delay_enter=1000000") into `syscalls` (e.g. "fsync,fdatasync"). Skips the
+    test (unittest.SkipTest) when strace is missing or cannot attach."""
+    if shutil.which("strace") is None:
+        raise unittest.SkipTest("strace is needed to inject the fault")
+    tracer = spawn(["strace", "-f", "-qq", "-p", str(pid), "-e", f"trace={syscalls}",
+                    "-e", f"inject={syscalls}:{inject}", "-o", "/dev/null"])
+    try:
+        try:
+            wait_until(lambda: tracer.poll() is not None or traced(pid), 10, "strace to attach")
+        except TimeoutError:
+            pass
+        if tracer.poll() is not None or not traced(pid):
+            raise unittest.SkipTest("strace could not attach to rdpgate")
+        yield "strace --inject"
+    finally:
+        stop_process(tracer, signal.SIGINT, timeout=5)  # detaches
+        wait_until(lambda: not traced(pid), 10, "strace to detach")
