@@ -17,7 +17,8 @@ so nothing here depends on how rdpgate numbers or names its threads.
   reports the stalled worker (`worker_busy`, rdpgate_worker_busy_total) and its return
   (`worker_free`); the stalled session then relays on, intact.
 
-Usage: accept_test.py CHECK   (CHECK: refusals, handshakes, list)
+Usage: accept_test.py CHECK   (CHECK: refusals, handshakes, measure, list; `measure` only prints
+the timings docs/faults.md quotes and is not a ctest)
 Exit status: 0 passed, 1 failed, 77 skipped (no rdpgate binary, no strace, or ptrace refused).
 """
 
@@ -59,14 +60,14 @@ def config(backend: FakeBackend, workers: int) -> str:
         sources=f'{{deny: ["{DENIED}/32"], per_source: {{rate: "0/s", max_connections: 0}}}}')
 
 
-def refused_at_once(port: int) -> float:
+def refused_at_once(port: int, deadline: float = REFUSAL_DEADLINE) -> float:
     """A connection from the deny-listed source; the seconds until rdpgate reset or closed it.
-    Fail when that takes longer than REFUSAL_DEADLINE."""
+    Fail when that takes longer than `deadline`."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.bind((DENIED, 0))
         started = time.monotonic()
-        s.settimeout(REFUSAL_DEADLINE)
+        s.settimeout(deadline)
         try:
             # The kernel completes the handshake in any case; the reset may come before
             # connect() returns.
@@ -75,7 +76,7 @@ def refused_at_once(port: int) -> float:
         except ConnectionResetError:
             data = b""
         except TimeoutError:
-            raise Fail(f"a deny-listed connection was not refused within {REFUSAL_DEADLINE} s")
+            raise Fail(f"a deny-listed connection was not refused within {deadline} s")
         if data:
             raise Fail(f"a deny-listed connection received {data!r}")
         return time.monotonic() - started
@@ -186,12 +187,12 @@ class Stall:
             self.proc = None
 
 
-def handshake(port: int, user: str) -> float:
-    """One new session (request, Confirm, one echoed block, close) within HANDSHAKE_DEADLINE;
-    its duration in seconds."""
+def handshake(port: int, user: str, deadline: float = HANDSHAKE_DEADLINE) -> float:
+    """One new session (request, Confirm, one echoed block, close) within `deadline`; its
+    duration in seconds."""
     started = time.monotonic()
     try:
-        status, _ = try_rdp(port, user=user, timeout=HANDSHAKE_DEADLINE)
+        status, _ = try_rdp(port, user=user, timeout=deadline)
     except Failure as e:
         raise Fail(f"handshake {user}: {e}") from e
     if status != "ok":
@@ -304,9 +305,38 @@ def check_handshakes(handshakes: int = 20, refusals: int = 5) -> None:
             backend.close()
 
 
+def measure() -> None:
+    """Not a ctest: with `workers: 1`, then 2, one worker stalled, times 5 refusals and then
+    10 handshakes made one at a time, failing on nothing slower than the stall (the figures of
+    docs/faults.md; run it with RDPGATE_BIN set to an older build to compare)."""
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="rdpgate-accept-") as tmp:
+            backend, gw = start(tmp, workers)
+            stall = session = None
+            try:
+                port = gw.port("main")
+                session = rdp_connect(port, user="stalled")
+                stall = Stall(gw.pid, session, tmp)
+                stall.begin()
+                refused = [refused_at_once(port, STALL + 5) for _ in range(5)]
+                shaken = [handshake(port, f"measure-{i}", STALL + 5) for i in range(10)]
+                stall.wait_end()
+                note(f"workers: {workers}, one stalled for {STALL} s: refusals "
+                     f"{', '.join(f'{t * 1000:.1f}' for t in refused)} ms; handshakes "
+                     f"{', '.join(f'{t * 1000:.1f}' for t in shaken)} ms")
+            finally:
+                if stall is not None:
+                    stall.close()
+                if session is not None:
+                    session.close()
+                gw.cleanup()
+                backend.close()
+
+
 CHECKS = {
     "refusals": check_refusals,
     "handshakes": check_handshakes,
+    "measure": measure,
 }
 
 if __name__ == "__main__":
