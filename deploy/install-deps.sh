@@ -11,7 +11,7 @@ packages=(
   libjemalloc-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy
-  python3 python3-yaml openssl iproute2 procps util-linux
+  python3 python3-yaml openssl iproute2 procps util-linux strace e2fsprogs
   # real peers for the end-to-end tests, and the tools that check what rdpgate ships
   xrdp freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb xauth x11-utils
   haproxy prometheus systemd logrotate
