@@ -238,7 +238,7 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
       walker,
       root,
       {"workers", "user", "group", "allow_root", "listeners", "sources", "inspection", "routes",
-       "session", "shutdown", "bruteforce", "metrics", "admin", "state", "logging", "tokens"}};
+       "session", "shutdown", "bruteforce", "metrics", "admin", "state", "logging", "tokens", "portal"}};
   if (!map.valid()) return out;
   Config& config = out.config;
   if (auto f = map.get("workers")) set(config.workers, walker.integer(*f, 0, 1024));
@@ -320,6 +320,7 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
     }
   }
   if (auto f = map.get("tokens")) decode_tokens(walker, *f, out);
+  if (auto f = map.get("portal")) decode_portal(walker, *f, out);
   return out;
 }
 

@@ -29,6 +29,7 @@ struct Decoded {
   std::vector<RouteMarks> routes;        // one per config.routes entry, same order
   std::vector<Where> key_ids;            // one per config.tokens.keys entry
   Where metrics_address, admin_address;
+  Where portal_address;
 };
 
 // Helpers shared by the decoders (decode.cpp, decode_routes.cpp).
@@ -62,6 +63,8 @@ inline std::optional<AccessMode> mode(Walker& walker, const Field& field) {
 // Sections decoded in decode_routes.cpp.
 void decode_routes(Walker& walker, const Field& field, Decoded& out);
 void decode_tokens(Walker& walker, const Field& field, Decoded& out);
+// `portal:`, in decode_portal.cpp.
+void decode_portal(Walker& walker, const Field& field, Decoded& out);
 
 // Decodes `document` (the root node). Errors go to `walker`; what could be read is in the result.
 [[nodiscard]] Decoded decode(Walker& walker, const YAML::Node& document);

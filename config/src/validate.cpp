@@ -121,6 +121,9 @@ void validate(Walker& walker, const Decoded& decoded) {
     bound.push_back({&config.admin.address, &decoded.admin_address,
                      decoded.admin_address.known() ? "admin" : "admin (default address)"});
   }
+  if (config.portal) {
+    bound.push_back({&config.portal->address, &decoded.portal_address, "portal"});
+  }
   for (std::size_t i = 0; i < config.listeners.size(); ++i) {
     bound.push_back({&config.listeners[i].address, &decoded.listeners[i].address,
                      "listeners[" + std::to_string(i) + "]"});

@@ -233,6 +233,30 @@ struct TokensConfig {
   Duration max_lifetime = 24h;  // `max_lifetime`: longest exp - nbf accepted
 };
 
+// `portal:` — optional self-service just-in-time access over HTTPS (absent = off). A user
+// signs in (password + TOTP code, users from `users_file`), picks a route and gets a grant for
+// the address the request came from plus a ready `.rdp` file.
+struct PortalConfig {
+  Endpoint address{"0.0.0.0:8443", "0.0.0.0", 8443};  // `address`: HTTPS; default 0.0.0.0:8443
+  std::string cert_file;  // `tls.cert_file`: PEM certificate chain; required
+  std::string key_file;   // `tls.key_file`: PEM private key; required, 0600 (secret_file.hpp)
+  // `public_address`: the `host:port` written into `.rdp` files (`full address:s:`); a DNS
+  // name is allowed. Required.
+  Endpoint public_address;
+  // `users_file`: one user per line, managed by `rdpgate user ...`; must be 0600 or stricter.
+  // Default /etc/rdpgate/users. Read at start and at every reload.
+  std::string users_file = "/etc/rdpgate/users";
+  Duration grant_duration = 8h;       // `grant_duration`: a grant's default length; 1min..30d
+  Duration max_grant_duration = 12h;  // `max_grant_duration`: the longest a user may ask for;
+                                      // >= grant_duration, at most 30d
+  // `trusted_proxies`: reverse proxies in front of the portal. Only a request from one of these
+  // has its X-Forwarded-For believed (the rightmost address not itself trusted). Default [].
+  std::vector<Cidr> trusted_proxies;
+  // Not keys: a signed-in session lasts this long without use, and at most session_max.
+  Duration session_idle = 15min;
+  Duration session_max = 8h;
+};
+
 struct Config {
   std::string file;                       // the file it was loaded from
   std::uint32_t workers = 0;              // `workers`: I/O threads; 0 = number of cores
@@ -251,6 +275,7 @@ struct Config {
   StateConfig state;
   LoggingConfig logging;
   TokensConfig tokens;
+  std::optional<PortalConfig> portal;  // `portal`: absent = off
 };
 
 }  // namespace rdpgate::config
