@@ -15,6 +15,8 @@ packages=(
   # real peers for the end-to-end tests, and the tools that check what rdpgate ships
   xrdp freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb xauth x11-utils
   haproxy prometheus systemd logrotate
+  # the self-service portal: Argon2id (libsodium); its browser test (chromium, Selenium)
+  libsodium-dev chromium chromium-driver python3-selenium
 )
 
 missing=()

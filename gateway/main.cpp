@@ -4,6 +4,7 @@
 //   rdpgate inspect [--hex] [FILE|-] exit 0 complete, 1 invalid, 2 truncated, 64 usage
 //   rdpgate token issue ...          mint a signed access token
 //   rdpgate ban|grant|session|reload talk to the admin API
+//   rdpgate user add|list|remove|reset-otp   manage the portal's users file
 //   rdpgate version
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "rdpgate/admin/cli.hpp"
 #include "rdpgate/gateway/cli.hpp"
+#include "rdpgate/portal/user_cli.hpp"
 
 namespace {
 
@@ -28,6 +30,7 @@ void usage(std::FILE* out) {
       "  token issue ...              mint a signed access token (see `rdpgate token --help`)\n"
       "  ban|grant|session ...        manage bans, grants and sessions via the admin API\n"
       "  reload                       reload the configuration via the admin API\n"
+      "  user add|list|remove|reset-otp  manage the self-service portal's users file\n"
       "  version                      print the version\n",
       out);
 }
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   if (command == "check-config") return rdpgate::gateway::cli_check_config(argc - 2, argv + 2);
   if (command == "inspect") return rdpgate::gateway::cli_inspect(argc - 2, argv + 2);
   if (command == "token") return rdpgate::gateway::cli_token(argc - 2, argv + 2);
+  if (command == "user") return rdpgate::portal::run_user_cli(argc - 2, argv + 2);
   if (command == "version" || command == "--version") {
     std::printf("rdpgate %s\n", RDPGATE_VERSION);
     return 0;

@@ -9,6 +9,9 @@
 
 #include "rdpgate/admin/server.hpp"
 #include "rdpgate/gateway/log.hpp"
+#include "rdpgate/gateway/portal_adapter.hpp"
+#include "rdpgate/portal/portal.hpp"
+#include "rdpgate/portal/server.hpp"
 #include "rdpgate/security/ban_manager.hpp"
 #include "rdpgate/security/grant_table.hpp"
 #include "rdpgate/security/replay_cache.hpp"
@@ -85,6 +88,7 @@ App::App(config::Config cfg)
 
 App::~App() {
   request_shutdown();
+  stop_portal();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -103,6 +107,7 @@ std::optional<std::string> App::start() {
   listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policies_.current());
   if (auto err = start_metrics()) return err;
   if (auto err = start_admin()) return err;
+  if (auto err = start_portal()) return err;
 
   signals_.emplace(control_, SIGTERM, SIGINT, SIGHUP);
   struct Rearm {

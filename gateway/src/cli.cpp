@@ -109,6 +109,9 @@ int cli_run(int argc, char** argv) {
   if (auto a = app.admin_endpoint()) {
     std::printf("admin %s\n", endpoint_text(peer_of(*a, 0).address, a->port()).c_str());
   }
+  if (auto p = app.portal_endpoint()) {
+    std::printf("portal %s\n", endpoint_text(peer_of(*p, 0).address, p->port()).c_str());
+  }
   std::fflush(stdout);
   log_event(spdlog::level::info, "started", {{"version", RDPGATE_VERSION}, {"config", path}});
   app.wait();

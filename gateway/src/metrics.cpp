@@ -220,6 +220,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Help("Failed writes to the durable state store.")
                        .Register(r)
                        .Add({});
+  portal_signins_ = &BuildCounter()
+                         .Name("rdpgate_portal_signins_total")
+                         .Help("Sign-in attempts at the self-service portal, by result.")
+                         .Register(r);
+  portal_grants_ = &BuildCounter()
+                        .Name("rdpgate_portal_grants_total")
+                        .Help("Just-in-time grants created through the self-service portal.")
+                        .Register(r)
+                        .Add({});
   BuildGauge()
       .Name("rdpgate_build_info")
       .Help("Build information; always 1.")
@@ -328,6 +337,10 @@ void Metrics::sync_log_dropped() {
     }
   }
   if (delta > 0) log_dropped_->Increment(delta);
+}
+
+prometheus::Counter& Metrics::portal_signins(std::string_view result) {
+  return portal_signins_->Add({{"result", std::string(result)}});
 }
 
 prometheus::Counter& Metrics::tokens(std::string_view result) {

@@ -68,9 +68,12 @@ std::optional<std::string> App::apply(config::Config cfg) {
   }
   auto staged = listeners_.stage(cfg);
   if (auto* err = std::get_if<std::string>(&staged)) return reload_failed(*err);
+  auto portal = stage_portal(cfg);  // the users file and the signing key
+  if (auto* err = std::get_if<std::string>(&portal)) return reload_failed(*err);
 
   // 2. The switch; nothing below fails.
   bans_->reconfigure(cfg.bruteforce);
+  commit_portal(cfg, std::get<PortalStaged>(std::move(portal)));
   auto policy = Policy::build(std::move(cfg), *services_, std::get<0>(std::move(verifier)));
   policies_.publish(policy);
   listeners_.commit(std::get<Listeners::Staged>(std::move(staged)), policy);

@@ -46,6 +46,7 @@ awaitable<void> App::shutdown_sequence() {
     co_await wait_for_sessions(SteadyClock::now() + stop_grace);
   }
   if (admin_) admin_->stop();
+  stop_portal();
   co_await stop_exposer();
   for (auto& g : work_guards_) g.reset();
   accept_.stop();

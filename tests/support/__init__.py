@@ -21,6 +21,8 @@ Modules:
 - net: free_port() (bind port 0), wait_port(), exact reads; wait: wait_until(), poll();
 - procs: child processes in their own session, stopped by pid (also at interpreter exit);
 - peers: real RDP programs (Xvfb, freerdp-shadow-cli, xrdp, xfreerdp) and a recording relay;
+- portal: the self-service portal from the test side: TOTP codes from an otpauth URI, `rdpgate
+  user add`, an HTTPS client with cookies that submits the pages' CSRF tokens;
 - checks: exit statuses for ctest (0, 1, 77 skipped), the unittest and named-check runners;
 - dupcheck: the check that no run of lines is copied between the suites' Python files.
 """

@@ -88,6 +88,7 @@ class Gateway:
         self.listeners: dict[str, tuple[str, int]] = {}
         self.metrics_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
+        self.portal_address: tuple[str, int] | None = None
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
         self._events: list[dict] = []
@@ -167,6 +168,8 @@ class Gateway:
                 self.metrics_address = _endpoint(parts[1])
             elif len(parts) == 2 and parts[0] == "admin":
                 self.admin_address = _endpoint(parts[1])
+            elif len(parts) == 2 and parts[0] == "portal":
+                self.portal_address = _endpoint(parts[1])
             return
         self.stderr_lines.append(line)
         start = line.find("{")
@@ -187,10 +190,11 @@ class Gateway:
         return self.listeners[listener][1]
 
     def addr(self, name: str) -> tuple[str, int]:
-        """(host, port) of a listener, or of the `metrics` or `admin` endpoint."""
+        """(host, port) of a listener, or of the `metrics`, `admin` or `portal` endpoint."""
         if name in self.listeners:
             return self.listeners[name]
-        where = {"metrics": self.metrics_address, "admin": self.admin_address}.get(name)
+        where = {"metrics": self.metrics_address, "admin": self.admin_address,
+                 "portal": self.portal_address}.get(name)
         if where is None:
             raise KeyError(f"rdpgate announced no endpoint {name!r}")
         return where

@@ -24,6 +24,7 @@
 #include "rdpgate/gateway/registry.hpp"
 #include "rdpgate/gateway/services.hpp"
 #include "rdpgate/gateway/session.hpp"
+#include "rdpgate/security/token_keys.hpp"
 #include "rdpgate/state/health.hpp"
 
 namespace prometheus {
@@ -35,6 +36,11 @@ class AdminServer;
 namespace rdpgate::state {
 class StateStore;
 }
+namespace rdpgate::portal {
+class Portal;
+class PortalServer;
+struct User;
+}  // namespace rdpgate::portal
 namespace rdpgate::security {
 class BanManager;
 class GrantTable;
@@ -42,6 +48,8 @@ class ReplayCache;
 }  // namespace rdpgate::security
 
 namespace rdpgate::gateway {
+
+class PortalAdapter;
 
 class App {
  public:
@@ -65,6 +73,7 @@ class App {
   [[nodiscard]] std::vector<Bound> listeners() const { return listeners_.bound(); }
   [[nodiscard]] std::optional<tcp::endpoint> metrics_endpoint() const { return metrics_endpoint_; }
   [[nodiscard]] std::optional<tcp::endpoint> admin_endpoint() const { return admin_endpoint_; }
+  [[nodiscard]] std::optional<tcp::endpoint> portal_endpoint() const { return portal_endpoint_; }
   [[nodiscard]] Services& services() noexcept { return *services_; }
   [[nodiscard]] Metrics& metrics() noexcept { return *metrics_; }
   [[nodiscard]] SessionRegistry& registry() noexcept { return registry_; }
@@ -80,6 +89,15 @@ class App {
   std::optional<std::string> start_metrics();
   std::optional<std::string> start_admin();
   void start_threads();
+  // The portal (portal_start.cpp): what a reload must read first, and the switch.
+  struct PortalStaged {
+    std::shared_ptr<const std::vector<portal::User>> users;
+    std::optional<security::TokenKeyMaterial> key;
+  };
+  std::variant<PortalStaged, std::string> stage_portal(const config::Config& cfg) const;
+  void commit_portal(const config::Config& cfg, PortalStaged staged);
+  std::optional<std::string> start_portal();
+  void stop_portal();
   awaitable<void> housekeeping();
   awaitable<void> shutdown_sequence();
   awaitable<void> wait_for_sessions(SteadyClock::time_point deadline);
@@ -116,6 +134,12 @@ class App {
   std::condition_variable done_cv_;
   bool done_ = false;
   std::atomic<bool> shutting_down_{false};
+
+  // Last: the portal's thread uses the tables and services above, so it stops first.
+  std::unique_ptr<PortalAdapter> portal_service_;
+  std::unique_ptr<portal::Portal> portal_;
+  std::unique_ptr<portal::PortalServer> portal_server_;
+  std::optional<tcp::endpoint> portal_endpoint_;
 };
 
 }  // namespace rdpgate::gateway

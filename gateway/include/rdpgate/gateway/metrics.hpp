@@ -87,6 +87,9 @@ class Metrics {
   // housekeeping calls it every second.
   void sync_log_dropped();
   prometheus::Counter& state_errors() { return *state_errors_; }
+  // rdpgate_portal_signins_total{result}: `result` is portal::to_string(SigninResult).
+  prometheus::Counter& portal_signins(std::string_view result);
+  prometheus::Counter& portal_grants() { return *portal_grants_; }  // rdpgate_portal_grants_total
   // rdpgate_worker_busy_total{worker}: times the worker was found busy by the accept thread
   // (handoff.hpp); `worker` is its index, 0 .. workers - 1.
   prometheus::Counter& worker_busy(std::size_t worker);
@@ -130,6 +133,8 @@ class Metrics {
   prometheus::Counter* log_dropped_;
   std::uint64_t log_dropped_seen_ = 0;  // under mutex_
   prometheus::Counter* state_errors_;
+  prometheus::Family<prometheus::Counter>* portal_signins_;
+  prometheus::Counter* portal_grants_;
   std::unordered_map<std::string, std::unique_ptr<ListenerMetrics>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;
   std::unordered_map<std::string, std::unique_ptr<BackendMetrics>> backends_;
