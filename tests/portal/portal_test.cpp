@@ -129,6 +129,13 @@ TEST_F(PortalTest, SigninPageHasFieldsHeadersAndCookie) {
   EXPECT_NE(cookie.find("; Secure; HttpOnly; SameSite=Strict"), std::string::npos) << cookie;
 }
 
+TEST_F(PortalTest, SigninTokenKeptAcrossPagesAndUnknownPagesAre404) {
+  auto [csrf, cookie] = signin_form();
+  const auto again = send(http::verb::get, "/", {}, cookie);
+  EXPECT_NE(again.body().find(csrf), std::string::npos);  // the same token: both forms work
+  EXPECT_EQ(send(http::verb::get, "/favicon.ico", {}, cookie).result(), http::status::not_found);
+}
+
 TEST_F(PortalTest, GoodSigninSetsSessionCookie) {
   const auto r = sign_in("s3cret-pass", totp(user.totp_secret, t0));
   EXPECT_EQ(r.result(), http::status::see_other);

@@ -66,6 +66,10 @@ std::string cookie_value(std::string_view header, std::string_view name) {
   return {};
 }
 
+bool is_token(std::string_view text) noexcept {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string random_token() {
   std::array<unsigned char, 32> bytes{};
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {

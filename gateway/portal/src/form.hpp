@@ -18,5 +18,7 @@ using Form = std::map<std::string, std::string, std::less<>>;
 [[nodiscard]] std::string cookie_value(std::string_view header, std::string_view name);
 // 32 random bytes as 64 lowercase hex characters (session ids, CSRF tokens).
 [[nodiscard]] std::string random_token();
+// Whether `text` looks like a random_token() (so a cookie can be reused as one).
+[[nodiscard]] bool is_token(std::string_view text) noexcept;
 
 }  // namespace rdpgate::portal::detail

@@ -75,7 +75,8 @@ std::string_view style_sheet() {
          ".message{background:#fdecea;color:#8a1c12;padding:10px;border-radius:4px}"
          "table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:6px;"
          "border-top:1px solid #e3e6ec}form.inline{display:inline}"
-         "nav{margin-top:20px;display:flex;gap:16px;align-items:center}\n";
+         "nav{margin-top:20px;display:flex;gap:16px;align-items:center}nav button{margin-top:0}"
+         ".route label{display:inline;font-weight:400;margin:0}\n";
 }
 
 std::string signin_page(std::string_view csrf, std::string_view message) {

@@ -152,16 +152,21 @@ Response Portal::handle(const Request& request, const config::IpAddress& peer, T
     if (get && path == "/") {
       if (find_session(request, now) != nullptr) return redirect(request, "/routes");
       // The sign-in form's CSRF token: a random value in a cookie and in the form; a POST
-      // must carry both, equal (a cross-site form cannot read or set the cookie).
-      const auto token = detail::random_token();
+      // must carry both, equal (a cross-site form cannot read or set the cookie). A browser
+      // that has one keeps it, so two open sign-in pages (or a page's own favicon request)
+      // do not invalidate each other.
+      auto token = detail::cookie_value(request[http::field::cookie], signin_cookie);
+      if (!detail::is_token(token)) token = detail::random_token();
       Response r = html(request, http::status::ok, detail::signin_page(token, ""));
       r.insert(http::field::set_cookie, cookie(signin_cookie, token, 3600));
       return r;
     }
     if (post && path == "/signin") return signin(request, client, now);
     Session* session = find_session(request, now);
+    const bool page = path == "/routes" || path == "/grants";
     if (session == nullptr) {
-      if (get) return redirect(request, "/");
+      if (get && page) return redirect(request, "/");
+      if (get) return refused(request, http::status::not_found, "Not found", "No such page.");
       return refused(request, http::status::forbidden, "Signed out",
                      "Your session has expired. Please sign in again.");
     }
