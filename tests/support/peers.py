@@ -367,10 +367,13 @@ class Client:
 
     def run(self, port: int, *, user: str = USER, password: str = PASSWORD,
             sec: str | None = None, extra: list[str] | None = None, host: str = LOOPBACK,
-            kill_after: int = 20, auth_only: bool = True) -> ClientResult:
+            kill_after: int = 20, auth_only: bool = True,
+            rdp_file: str | None = None) -> ClientResult:
         """`auth_only=False` runs a full session, which lasts until `timeout` ends xfreerdp
-        (SIGTERM) after `kill_after` seconds: exit 124 then."""
-        argv = ["timeout", "-k", "3", str(kill_after), "xfreerdp", f"/v:{host}", f"/port:{port}",
+        (SIGTERM) after `kill_after` seconds: exit 124 then. With `rdp_file`, xfreerdp reads
+        the address and settings from that .rdp file (`port` and `host` are not used)."""
+        target = [rdp_file] if rdp_file else [f"/v:{host}", f"/port:{port}"]
+        argv = ["timeout", "-k", "3", str(kill_after), "xfreerdp", *target,
                 f"/u:{user}", f"/p:{password}", "/cert:ignore", "/timeout:10000",
                 "/log-level:INFO", "/log-filters:com.freerdp.core.nego:DEBUG"]
         if auth_only:
