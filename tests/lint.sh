@@ -19,7 +19,7 @@ fi
 echo "lint: clang-tidy"
 # GCC-only warning flags in the database are unknown to clang: not a finding.
 run-clang-tidy -p "$build" -j "$jobs" -quiet -extra-arg=-Wno-unknown-warning-option \
-  '(gateway/(src|admin/src|security/src|state/src)|protocol/src|config/src)/.*\.cpp$' \
+  '(gateway/(src|admin/src|portal/src|security/src|state/src)|protocol/src|config/src)/.*\.cpp$' \
   > "$build/clang-tidy.log" 2>&1 || {
   grep -E '(warning|error):' "$build/clang-tidy.log" | sed 's/\x1b\[[0-9;]*m//g' | sort -u >&2
   echo "lint: clang-tidy found problems (full output: $build/clang-tidy.log)" >&2

@@ -234,11 +234,11 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
     walker.error(root.where, "empty configuration: at least listeners and routes are required");
     return out;
   }
-  const MapReader map{
-      walker,
-      root,
-      {"workers", "user", "group", "allow_root", "listeners", "sources", "inspection", "routes",
-       "session", "shutdown", "bruteforce", "metrics", "admin", "state", "logging", "tokens", "portal"}};
+  const MapReader map{walker,
+                      root,
+                      {"workers", "user", "group", "allow_root", "listeners", "sources",
+                       "inspection", "routes", "session", "shutdown", "bruteforce", "metrics",
+                       "admin", "state", "logging", "tokens", "portal"}};
   if (!map.valid()) return out;
   Config& config = out.config;
   if (auto f = map.get("workers")) set(config.workers, walker.integer(*f, 0, 1024));

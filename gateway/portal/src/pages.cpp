@@ -160,8 +160,8 @@ std::string rdp_file(const config::Endpoint& public_address, std::string_view ro
   std::string out = "full address:s:" + public_address.text + "\r\n";
   if (!routing_token.empty()) out += "loadbalanceinfo:s:" + std::string(routing_token) + "\r\n";
   out +=
-      "enablecredsspsupport:i:1\r\n"      // NLA (CredSSP) on
-      "authentication level:i:2\r\n"      // warn when the server cannot be verified
+      "enablecredsspsupport:i:1\r\n"       // NLA (CredSSP) on
+      "authentication level:i:2\r\n"       // warn when the server cannot be verified
       "negotiate security layer:i:1\r\n";  // negotiate (NLA first)
   return out;
 }

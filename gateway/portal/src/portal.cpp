@@ -50,8 +50,8 @@ Response redirect(const Request& request, std::string_view location) {
 }
 
 std::string cookie(std::string_view name, std::string_view value, std::int64_t max_age) {
-  return std::string(name) + "=" + std::string(value) + "; Path=/; Max-Age=" +
-         std::to_string(max_age) + "; Secure; HttpOnly; SameSite=Strict";
+  return std::string(name) + "=" + std::string(value) +
+         "; Path=/; Max-Age=" + std::to_string(max_age) + "; Secure; HttpOnly; SameSite=Strict";
 }
 
 Response refused(const Request& request, http::status status, std::string_view title,
@@ -197,8 +197,7 @@ Response Portal::handle(const Request& request, const config::IpAddress& peer, T
   }
 }
 
-Response Portal::signin(const Request& request, const config::IpAddress& client,
-                        TimePoint now) {
+Response Portal::signin(const Request& request, const config::IpAddress& client, TimePoint now) {
   const auto form = detail::parse_form(request.body());
   const std::string user = form ? field(*form, "username") : std::string();
   auto again = [&](http::status status, std::string_view message) {
@@ -286,8 +285,8 @@ Response Portal::grant(const Request& request, const Session& session,
   const auto form = detail::parse_form(request.body());
   const std::string route = field(*form, "route");
   const User* user = find_user(*users_, session.user);
-  const bool allowed = std::find(user->routes.begin(), user->routes.end(), route) !=
-                       user->routes.end();
+  const bool allowed =
+      std::find(user->routes.begin(), user->routes.end(), route) != user->routes.end();
   if (!allowed || !service_.route_exists(route)) {
     return refused(request, http::status::forbidden, "Refused",
                    "This route is not available to you.");

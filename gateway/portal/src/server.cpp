@@ -38,8 +38,7 @@ config::IpAddress to_ip(const asio::ip::address& address) {
   if (address.is_v4()) return config::IpAddress::from_v4(address.to_v4().to_uint());
   const auto v6 = address.to_v6();
   if (v6.is_v4_mapped()) {
-    return config::IpAddress::from_v4(
-        asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint());
+    return config::IpAddress::from_v4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint());
   }
   return config::IpAddress::from_v6(v6.to_bytes());
 }
@@ -52,8 +51,8 @@ std::variant<std::shared_ptr<ssl::context>, std::string> make_tls_context(
   if (!key.ok()) return "portal tls.key_file \"" + key_file + "\": " + key.error;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
   boost::system::error_code ec;
   context->use_certificate_chain_file(cert_file, ec);
   if (ec) return "portal tls.cert_file \"" + cert_file + "\": " + ec.message();
@@ -155,7 +154,13 @@ PortalServer::PortalServer(const tcp::endpoint& endpoint, std::shared_ptr<ssl::c
   local_ = acceptor.local_endpoint();
 }
 
-PortalServer::~PortalServer() { stop(); }
+PortalServer::~PortalServer() {
+  try {
+    stop();
+  } catch (const std::exception&) {
+    // Joining failed (the thread is gone already): nothing is left to stop.
+  }
+}
 
 void PortalServer::start() {
   asio::co_spawn(state_->io, accept_loop(state_), asio::detached);

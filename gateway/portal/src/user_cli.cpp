@@ -80,7 +80,8 @@ int run_user_cli(int argc, char** argv) {
   auto loaded = load_users_file(a.file, a.command == "add");
   if (auto* err = std::get_if<std::string>(&loaded)) return fail(*err);
   auto users = std::get<Users>(std::move(loaded));
-  auto it = std::find_if(users.begin(), users.end(), [&](const User& u) { return u.name == a.name; });
+  auto it =
+      std::find_if(users.begin(), users.end(), [&](const User& u) { return u.name == a.name; });
 
   if (a.command == "list") {
     for (const auto& u : users) {
@@ -110,7 +111,8 @@ int run_user_cli(int argc, char** argv) {
     std::string password;
     std::getline(std::cin, password);
     if (!password.empty() && password.back() == '\r') password.pop_back();
-    if (password.size() < 8) return fail("the password on standard input needs 8 characters or more");
+    if (password.size() < 8)
+      return fail("the password on standard input needs 8 characters or more");
     user.password_hash = hash_password(password);
     user.totp_secret = new_totp_secret();
     const auto uri = otpauth_uri(issuer, user.name, user.totp_secret);

@@ -37,8 +37,8 @@ std::string system_message(int error) { return std::generic_category().message(e
 
 bool valid_name(std::string_view name) noexcept {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
 }
 
@@ -106,7 +106,8 @@ std::variant<Users, std::vector<std::string>> parse_users(std::string_view text,
     if (!fields[1].empty()) {
       for (auto& route : split(fields[1], ',')) {
         if (!valid_name(route)) {
-          errors.push_back(where + "bad route name \"" + route + "\"");
+          errors.push_back(where);
+          errors.back().append("bad route name \"").append(route).append("\"");
           ok = false;
           break;
         }
@@ -134,7 +135,8 @@ std::variant<Users, std::vector<std::string>> parse_users(std::string_view text,
 }
 
 std::string format_users(const Users& users) {
-  std::string out = "# rdpgate portal users: NAME:ROUTES:TOTP_SECRET:PASSWORD_HASH (rdpgate user)\n";
+  std::string out =
+      "# rdpgate portal users: NAME:ROUTES:TOTP_SECRET:PASSWORD_HASH (rdpgate user)\n";
   for (const auto& u : users) {
     out += u.name + ":";
     for (std::size_t i = 0; i < u.routes.size(); ++i) out += (i ? "," : "") + u.routes[i];
