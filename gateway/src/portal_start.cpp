@@ -24,11 +24,20 @@ std::variant<App::PortalStaged, std::string> App::stage_portal(const config::Con
 
 void App::commit_portal(const config::Config& cfg, PortalStaged staged) {
   if (!portal_ || !cfg.portal) {
-    if (cfg.portal && !portal_) {
-      log_event(spdlog::level::warn, "portal_not_started",
-                {{"message", "portal: added by a reload; it starts at the next restart"}});
+    if (cfg.portal || portal_) {
+      log_event(spdlog::level::warn, "portal_restart_needed",
+                {{"message", cfg.portal ? "portal: added by a reload; it starts at the next restart"
+                                        : "portal: removed by a reload; it keeps serving with its "
+                                          "users until the next restart"}});
     }
     return;
+  }
+  const auto& started = *initial_.portal;
+  if (cfg.portal->address != started.address || cfg.portal->cert_file != started.cert_file ||
+      cfg.portal->key_file != started.key_file) {
+    log_event(
+        spdlog::level::warn, "portal_restart_needed",
+        {{"message", "portal: a new address or TLS certificate takes effect at the next restart"}});
   }
   portal_service_->set_key(std::move(staged.key));
   portal_->update(*cfg.portal, std::move(staged.users));

@@ -181,8 +181,8 @@ Response Portal::handle(const Request& request, const config::IpAddress& peer, T
       return refused(request, http::status::forbidden, "Refused",
                      "The form was not sent by this portal (missing or wrong CSRF token).");
     }
-    if (path == "/grant") return grant(request, *session, client, now);
-    if (path == "/grants/end") return end_grant(request, *session);
+    if (path == "/grant") return grant(request, *session, client);
+    if (path == "/grants/end") return end_grant(request, *session, now);
     if (path == "/signout") {
       const auto id = detail::cookie_value(request[http::field::cookie], session_cookie);
       sessions_.erase(id);
@@ -281,7 +281,7 @@ Response Portal::grants_page(const Request& request, const Session& session, Tim
 }
 
 Response Portal::grant(const Request& request, const Session& session,
-                       const config::IpAddress& client, TimePoint now) {
+                       const config::IpAddress& client) {
   const auto form = detail::parse_form(request.body());
   const std::string route = field(*form, "route");
   const User* user = find_user(*users_, session.user);
@@ -317,19 +317,18 @@ Response Portal::grant(const Request& request, const Session& session,
     return refused(request, http::status::internal_server_error, "Error",
                    "Access was granted, but the .rdp file could not be signed.");
   }
-  (void)now;
   Response r = base(request, http::status::ok, "application/x-rdp",
                     detail::rdp_file(settings_.public_address, token.token));
   r.set(http::field::content_disposition, "attachment; filename=\"" + route + ".rdp\"");
   return r;
 }
 
-Response Portal::end_grant(const Request& request, const Session& session) {
+Response Portal::end_grant(const Request& request, const Session& session, TimePoint now) {
   const auto form = detail::parse_form(request.body());
   const std::string id = field(*form, "id");
   // Only the user's own grants: the id must name one made for them by the portal.
   bool mine = false;
-  for (const auto& g : service_.grants(std::chrono::system_clock::now())) {
+  for (const auto& g : service_.grants(now)) {
     if (g.id == id && g.reason == "portal: " + session.user) mine = true;
   }
   if (!mine || !service_.end_grant(id, session.user)) {

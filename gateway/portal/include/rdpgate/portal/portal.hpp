@@ -60,9 +60,8 @@ class Portal {
   };
 
   Response signin(const Request& request, const config::IpAddress& client, TimePoint now);
-  Response grant(const Request& request, const Session& session, const config::IpAddress& client,
-                 TimePoint now);
-  Response end_grant(const Request& request, const Session& session);
+  Response grant(const Request& request, const Session& session, const config::IpAddress& client);
+  Response end_grant(const Request& request, const Session& session, TimePoint now);
   Response routes_page(const Request& request, const Session& session);
   Response grants_page(const Request& request, const Session& session, TimePoint now);
   // The live session of the request's cookie (its last use refreshed), or nullptr.
