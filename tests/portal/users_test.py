@@ -149,6 +149,7 @@ class UserCli(unittest.TestCase):
         client = portal.PortalClient(host, port)
         status, body = client.sign_in("alice", PASSWORD, portal.totp(alice_uri))
         self.assertEqual(status, 303, body)
+        self.assertEqual(gw.stop(), 0)  # SIGTERM stops the portal with the rest
 
 
 if __name__ == "__main__":

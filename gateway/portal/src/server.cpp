@@ -62,9 +62,10 @@ std::variant<std::shared_ptr<ssl::context>, std::string> make_tls_context(
 }
 
 struct PortalServer::State {
-  State(std::shared_ptr<ssl::context> tls_context, Portal& handler, PortalServerLimits l)
-      : tls(std::move(tls_context)), portal(handler), limits(l) {}
-  asio::io_context io{1};
+  State(asio::io_context& context, std::shared_ptr<ssl::context> tls_context, Portal& handler,
+        PortalServerLimits l)
+      : io(context), tls(std::move(tls_context)), portal(handler), limits(l) {}
+  asio::io_context& io;  // owned by PortalServer
   tcp::acceptor acceptor{io};
   std::shared_ptr<ssl::context> tls;
   Portal& portal;
@@ -144,7 +145,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
 
 PortalServer::PortalServer(const tcp::endpoint& endpoint, std::shared_ptr<ssl::context> tls,
                            Portal& portal, PortalServerLimits limits)
-    : state_(std::make_shared<State>(std::move(tls), portal, limits)) {
+    : io_(std::make_unique<asio::io_context>(1)),
+      state_(std::make_shared<State>(*io_, std::move(tls), portal, limits)) {
   auto& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol());
   acceptor.set_option(asio::socket_base::reuse_address(true));

@@ -48,6 +48,9 @@ class PortalServer {
   struct State;  // implementation detail, defined in server.cpp
 
  private:
+  // INVARIANT: io_ before state_. The connections' coroutines, queued in io_, hold state_; the
+  // io_context destroys them when it goes, last, so nothing keeps State alive after it.
+  std::unique_ptr<boost::asio::io_context> io_;
   std::shared_ptr<State> state_;
   boost::asio::ip::tcp::endpoint local_;
   std::thread thread_;
