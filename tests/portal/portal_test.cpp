@@ -177,6 +177,23 @@ TEST_F(PortalTest, BannedSourceCannotSignIn) {
   EXPECT_EQ(service.results, std::vector<SigninResult>{SigninResult::banned});
 }
 
+TEST_F(PortalTest, BlockedUserNameRefusedBeforeItsPasswordIsChecked) {
+  auto [csrf, cookie] = signin_form();
+  const auto r = send(http::verb::post, "/signin",
+                      "username=blocked&password=x&otp=123456&csrf=" + csrf, cookie);
+  EXPECT_EQ(r.result(), http::status::forbidden);
+  EXPECT_EQ(service.results, std::vector<SigninResult>{SigninResult::throttled});
+  EXPECT_TRUE(service.failures.empty());
+}
+
+TEST_F(PortalTest, UnknownUserCountsAsAFailure) {
+  auto [csrf, cookie] = signin_form();
+  const auto r = send(http::verb::post, "/signin",
+                      "username=mallory&password=s3cret-pass&otp=123456&csrf=" + csrf, cookie);
+  EXPECT_EQ(r.result(), http::status::unauthorized);
+  EXPECT_EQ(service.failures, std::vector<std::string>{"192.0.2.7 mallory"});
+}
+
 TEST_F(PortalTest, ForwardedForBelievedOnlyFromTrustedProxy) {
   // From the trusted proxy: the client named in the header is the one checked and banned.
   service.banned_sources.insert("198.51.100.9");

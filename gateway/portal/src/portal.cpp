@@ -143,7 +143,7 @@ Response Portal::handle(const Request& request, const config::IpAddress& peer, T
     const auto client = client_address(request, peer, trusted_);
     const std::string_view target = request.target();
     const auto path = target.substr(0, target.find('?'));
-    const bool get = request.method() == http::verb::get || request.method() == http::verb::head;
+    const bool get = request.method() == http::verb::get;
     const bool post = request.method() == http::verb::post;
     if (get && path == "/style.css") {
       return base(request, http::status::ok, "text/css; charset=utf-8",
