@@ -479,6 +479,30 @@ TEST(TokenReplay, CacheIsBoundedAndFailsClosed) {
   EXPECT_FALSE(cache.contains("a", t0 + 1min));
 }
 
+// With a fleet (state.redis) the shared answer decides after the local reservation: another
+// instance's use is a replay here too; an unreachable fleet refuses and forgets the jti, so the
+// same token passes once the fleet answers again.
+TEST(TokenReplay, TheFleetsAnswerDecides) {
+  using Use = ReplayCache::Use;
+  using Fleet = ReplayCache::Fleet;
+  ReplayCache cache;
+  Fleet next = Fleet::replayed;
+  std::vector<std::string> asked;
+  cache.share([&](const std::string& jti, ReplayCache::TimePoint, std::function<void(Fleet)> answer) {
+    asked.push_back(jti);
+    answer(next);
+  });
+  EXPECT_EQ(cache.first_use("used-on-b", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(cache.first_use("used-on-b", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(asked.size(), 1U) << "a replay known here was asked of the fleet again";
+  next = Fleet::unavailable;
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::unavailable);
+  EXPECT_FALSE(cache.contains("new", t0));
+  next = Fleet::first;
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::replayed);
+}
+
 // A use the store could not write is refused: after a restart the jti would be forgotten and
 // the token could pass again. The token is not used up: once the store writes again it
 // passes, once. (The write fails because its table was dropped behind the store's back, which

@@ -63,11 +63,6 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
   return record(source, username, now, prefix_ban, true);
 }
 
-void BanManager::apply_failure(const config::IpAddress& source, std::string_view username,
-                               TimePoint at) {
-  record(source, username, at, nullptr, false);
-}
-
 std::optional<Ban> BanManager::record(const config::IpAddress& source, std::string_view username,
                                       TimePoint now, std::optional<Ban>* prefix_ban, bool local) {
   std::lock_guard writer{writer_mutex_};
@@ -310,36 +305,6 @@ Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string
   }
   durable.wait();
   return ban;
-}
-
-void BanManager::set_listener(Listener listener) {
-  std::lock_guard writer{writer_mutex_};
-  listener_ = std::move(listener);
-}
-
-void BanManager::apply_ban(Ban ban) {
-  ban.observed = false;  // only enforced bans are shared
-  std::lock_guard writer{writer_mutex_};
-  {
-    std::unique_lock lock{mutex_};
-    if (const auto* known = find_locked(ban.cidr.network, Clock::now());
-        known != nullptr && known->cidr == ban.cidr && known->until == ban.until &&
-        known->reason == ban.reason) {
-      return;  // already known: no write
-    }
-    file_locked(ban);
-  }
-  if (store_ != nullptr) store_->put_ban(to_record(ban), {});
-}
-
-void BanManager::apply_unban(const config::Cidr& cidr) {
-  std::lock_guard writer{writer_mutex_};
-  {
-    std::unique_lock lock{mutex_};
-    if (!enforced_.erase(cidr)) return;
-    std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
-  }
-  if (store_ != nullptr) store_->delete_ban(cidr.to_string(), {});
 }
 
 bool BanManager::unban(const config::Cidr& cidr) {
