@@ -150,6 +150,16 @@ const Case cases[] = {
     {"state.required not a bool",
      "state: {path: s, required: sometimes}\n" + listeners + routes + admin_off,
      {"cfg.yaml:1:28: state.required: expected true or false, got \"sometimes\""}},
+    {"state.redis without address", "state: {redis: {db: 1}}\n" + listeners + routes + admin_off,
+     {"cfg.yaml:1:16: state.redis: missing required key \"address\" (host:port of the Redis "
+      "server)"}},
+    {"state.redis bad fields",
+     "state: {redis: {address: \"r:0\", db: x, replay_when_down: maybe}}\n" + listeners + routes +
+         admin_off,
+     {"cfg.yaml:1:26: state.redis.address: bad address \"r:0\": bad port: expected 1..65535",
+      "cfg.yaml:1:37: state.redis.db: expected an integer, got \"x\"",
+      "cfg.yaml:1:58: state.redis.replay_when_down: unknown value \"maybe\": expected one of "
+      "refuse, local"}},
     {"duration without unit", "inspection: {timeout: 5}\n" + listeners + routes + admin_off,
      {"cfg.yaml:1:23: inspection.timeout: bad duration \"5\": expected a number and a unit (ms, s, "
       "m, h, d)"}},
