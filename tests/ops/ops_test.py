@@ -783,6 +783,8 @@ def check_config_files():
     configs = {
         "kubernetes/configmap.yaml": docs["ConfigMap"][0][1]["data"]["rdpgate.yaml"],
         "container/rdpgate.yaml": (DEPLOY / "container" / "rdpgate.yaml").read_text(),
+        "fleet/a.yaml": (DEPLOY / "fleet" / "a.yaml").read_text(),
+        "fleet/b.yaml": (DEPLOY / "fleet" / "b.yaml").read_text(),
     }
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
