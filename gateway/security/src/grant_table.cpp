@@ -134,7 +134,8 @@ void GrantTable::apply_grant(const Grant& grant) {
       *it = grant;
     }
   }
-  if (store_ != nullptr) state::reported(store_->put_grant(to_record(grant)));
+  // Queued, not waited for: a resync may bring thousands (the store reports a failure).
+  if (store_ != nullptr) store_->put_grant(to_record(grant), {});
 }
 
 void GrantTable::apply_revoke(std::string_view id) {
@@ -143,7 +144,7 @@ void GrantTable::apply_revoke(std::string_view id) {
     std::unique_lock lock{mutex_};
     if (std::erase_if(grants_, [&](const Grant& g) { return g.id == id; }) == 0) return;
   }
-  if (store_ != nullptr) state::reported(store_->delete_grant(id));
+  if (store_ != nullptr) store_->delete_grant(id, {});
 }
 
 }  // namespace rdpgate::security
