@@ -227,9 +227,8 @@ void decode_admin(Walker& walker, const Field& field, Decoded& out) {
 }  // namespace
 
 void decode_redis(Walker& walker, const Field& field, RedisConfig& redis) {
-  const MapReader map{walker,
-                      field,
-                      {"address", "password_file", "key_prefix", "db", "replay_when_down"}};
+  const MapReader map{
+      walker, field, {"address", "password_file", "key_prefix", "db", "replay_when_down"}};
   if (!map.valid()) return;
   if (auto f = map.get("address")) {
     set(redis.address, walker.endpoint(*f, true, false));

@@ -45,7 +45,10 @@ std::optional<security::Ban> ban_from(const json::object& o) {
   }
   auto origin = state::parse_ban_origin(*origin_text);
   if (!origin) return std::nullopt;
-  return security::Ban{*range, from_ms(*until), std::move(*reason), *origin,
+  return security::Ban{*range,
+                       from_ms(*until),
+                       std::move(*reason),
+                       *origin,
                        static_cast<std::uint32_t>(std::min<std::int64_t>(*offenses, 1 << 20)),
                        false};
 }
@@ -63,12 +66,11 @@ std::optional<security::Grant> grant_from(const json::object& o) {
   auto until = integer(o, "until");
   auto reason = text(o, "reason");
   auto created = integer(o, "created");
-  if (!id || id->empty() || !range || !route || route->empty() || !until || !reason ||
-      !created) {
+  if (!id || id->empty() || !range || !route || route->empty() || !until || !reason || !created) {
     return std::nullopt;
   }
-  return security::Grant{std::move(*id),     *range,           std::move(*route),
-                         from_ms(*until),    std::move(*reason), from_ms(*created)};
+  return security::Grant{std::move(*id),     *range,           std::move(*route), from_ms(*until),
+                         std::move(*reason), from_ms(*created)};
 }
 
 std::optional<json::object> parse_object(std::string_view text) {
@@ -80,11 +82,14 @@ std::optional<json::object> parse_object(std::string_view text) {
 
 struct ValueOf {
   json::value operator()(const security::Ban& ban) const { return ban_object(ban); }
-  json::value operator()(const Unban& u) const { return json::object{{"cidr", u.cidr.to_string()}}; }
+  json::value operator()(const Unban& u) const {
+    return json::object{{"cidr", u.cidr.to_string()}};
+  }
   json::value operator()(const security::Grant& grant) const { return grant_object(grant); }
   json::value operator()(const Revoke& r) const { return json::object{{"id", r.id}}; }
   json::value operator()(const Failure& f) const {
-    return json::object{{"source", f.source.to_string()}, {"user", f.username}, {"at", to_ms(f.at)}};
+    return json::object{
+        {"source", f.source.to_string()}, {"user", f.username}, {"at", to_ms(f.at)}};
   }
   json::value operator()(const Admitted& a) const {
     json::array counts;
@@ -123,9 +128,8 @@ std::optional<Event> event_from(std::string_view kind, const json::object& v) {
       }
       auto address = config::parse_ip(std::string((*pair)[0].get_string()));
       if (!address) return std::nullopt;
-      admitted.counts.emplace_back(
-          *address, static_cast<std::uint32_t>(std::min<std::int64_t>((*pair)[1].get_int64(),
-                                                                      1'000'000)));
+      admitted.counts.emplace_back(*address, static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                                 (*pair)[1].get_int64(), 1'000'000)));
     }
     return Event{std::move(admitted)};
   }

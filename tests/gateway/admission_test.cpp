@@ -1,11 +1,12 @@
 // ConnectionTracker (global and per-source caps) and RateLimiter (per-source token buckets),
 // driven by an injected clock: no sleeps.
 
+#include "rdpgate/gateway/admission.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-#include "rdpgate/gateway/admission.hpp"
 #include "test_support.hpp"
 
 namespace rdpgate::gateway {

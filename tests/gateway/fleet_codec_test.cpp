@@ -54,21 +54,26 @@ TEST(FleetCodec, BanAndGrantRecordsRoundTrip) {
 }
 
 TEST(FleetCodec, MalformedMessagesAreRefused) {
-  for (const char* text : {
-           "", "{}", "[]", "null", "{\"i\":\"a\",\"k\":\"ban\"}",
-           R"({"i":"a","k":"nuke","v":{}})",
-           R"({"i":1,"k":"unban","v":{"cidr":"10.0.0.0/8"}})",
-           R"({"i":"a","k":"unban","v":{"cidr":"10.0.0.0/33"}})",
-           R"({"i":"a","k":"unban","v":{"cidr":"example.com"}})",
-           R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":"soon","reason":"","origin":"auto","offenses":0}})",
-           R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":1,"reason":"","origin":"god","offenses":0}})",
-           R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":1,"reason":"","origin":"auto","offenses":-1}})",
-           R"({"i":"a","k":"grant","v":{"id":"","cidr":"10.0.0.1/32","route":"r","until":1,"reason":"","created":0}})",
-           R"({"i":"a","k":"fail","v":{"source":"10.0.0.1/32","user":"","at":1}})",
-           R"({"i":"a","k":"rate","v":{"listener":"main","counts":[["10.0.0.1",0]]}})",
-           R"({"i":"a","k":"rate","v":{"listener":"main","counts":[["10.0.0.1"]]}})",
-           R"({"i":"a","k":"rate","v":{"listener":"main","counts":{}}})",
-       }) {
+  for (
+      const char* text : {
+          "",
+          "{}",
+          "[]",
+          "null",
+          "{\"i\":\"a\",\"k\":\"ban\"}",
+          R"({"i":"a","k":"nuke","v":{}})",
+          R"({"i":1,"k":"unban","v":{"cidr":"10.0.0.0/8"}})",
+          R"({"i":"a","k":"unban","v":{"cidr":"10.0.0.0/33"}})",
+          R"({"i":"a","k":"unban","v":{"cidr":"example.com"}})",
+          R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":"soon","reason":"","origin":"auto","offenses":0}})",
+          R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":1,"reason":"","origin":"god","offenses":0}})",
+          R"({"i":"a","k":"ban","v":{"cidr":"10.0.0.1/32","until":1,"reason":"","origin":"auto","offenses":-1}})",
+          R"({"i":"a","k":"grant","v":{"id":"","cidr":"10.0.0.1/32","route":"r","until":1,"reason":"","created":0}})",
+          R"({"i":"a","k":"fail","v":{"source":"10.0.0.1/32","user":"","at":1}})",
+          R"({"i":"a","k":"rate","v":{"listener":"main","counts":[["10.0.0.1",0]]}})",
+          R"({"i":"a","k":"rate","v":{"listener":"main","counts":[["10.0.0.1"]]}})",
+          R"({"i":"a","k":"rate","v":{"listener":"main","counts":{}}})",
+      }) {
     EXPECT_FALSE(decode(text)) << text;
   }
 }

@@ -437,10 +437,10 @@ TEST(BanManager, TheListenerHearsLocalChangesAndAppliedOnesAreNotEchoed) {
 TEST(BanManager, FailuresJudgedElsewhereCountAndTheBanTheyCompleteIsTold) {
   BanManager bans{small_config()};  // max_failures 3
   std::vector<std::string> heard;
-  bans.set_listener({[&](const Ban& b) { heard.push_back("ban " + b.cidr.to_string()); }, {},
-                     [&](const config::IpAddress&, std::string_view, TimePoint) {
-                       heard.push_back("fail");
-                     }});
+  bans.set_listener(
+      {[&](const Ban& b) { heard.push_back("ban " + b.cidr.to_string()); },
+       {},
+       [&](const config::IpAddress&, std::string_view, TimePoint) { heard.push_back("fail"); }});
   bans.apply_failure(ip("203.0.113.1"), "", t0);
   bans.apply_failure(ip("203.0.113.1"), "", t0 + 1s);
   EXPECT_FALSE(bans.is_banned(ip("203.0.113.1"), t0 + 1s));

@@ -124,8 +124,8 @@ void GrantTable::apply_grant(const Grant& grant) {
   std::lock_guard writer{writer_mutex_};
   {
     std::unique_lock lock{mutex_};
-    const auto it =
-        std::find_if(grants_.begin(), grants_.end(), [&](const Grant& g) { return g.id == grant.id; });
+    const auto it = std::find_if(grants_.begin(), grants_.end(),
+                                 [&](const Grant& g) { return g.id == grant.id; });
     if (it == grants_.end()) {
       grants_.push_back(grant);
     } else if (*it == grant) {

@@ -195,8 +195,8 @@ struct AdminConfig {
 // Absent: one instance, nothing shared.
 enum class ReplayWhenDown { refuse, local };
 struct RedisConfig {
-  Endpoint address;              // `address`: "host:port" (a DNS name is allowed), required
-  std::string password_file;     // `password_file`: AUTH password, 0600 like every secret; "" = none
+  Endpoint address;           // `address`: "host:port" (a DNS name is allowed), required
+  std::string password_file;  // `password_file`: AUTH password, 0600 like every secret; "" = none
   std::string key_prefix = "rdpgate:";  // `key_prefix`: prefix of every key and channel
   std::uint32_t db = 0;                 // `db`: SELECT this database, 0..15 by default
   // `replay_when_down`: while Redis is unreachable a signed token's first use cannot be checked

@@ -92,7 +92,9 @@ class SharedState {
   void publish_rates(std::deque<Op>& ops);
   void apply(const fleet::Message& message);
   void went_down(const std::string& error);
-  [[nodiscard]] std::string key(std::string_view name) const { return config_.key_prefix + std::string(name); }
+  [[nodiscard]] std::string key(std::string_view name) const {
+    return config_.key_prefix + std::string(name);
+  }
   [[nodiscard]] state::RedisConnection::Options options() const;
 
   config::RedisConfig config_;

@@ -32,9 +32,9 @@ class ReplayCache {
   explicit ReplayCache(state::StateStore* store = nullptr, std::size_t capacity = default_capacity);
 
   enum class Use {
-    first,        // never seen (or expired): remembered until `keep_until`
-    replayed,     // seen before and still live
-    full,         // `capacity` live entries even after dropping the expired ones
+    first,         // never seen (or expired): remembered until `keep_until`
+    replayed,      // seen before and still live
+    full,          // `capacity` live entries even after dropping the expired ones
     not_recorded,  // the store's write failed: not remembered, so the use must be refused
     unavailable    // the fleet's replay cache could not be asked (state.redis down, `refuse`)
   };

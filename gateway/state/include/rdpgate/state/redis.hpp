@@ -38,8 +38,8 @@ class RedisConnection {
   struct Options {
     std::string host;
     std::uint16_t port = 6379;
-    std::string password;  // AUTH when not empty
-    std::uint32_t db = 0;  // SELECT when not 0
+    std::string password;                     // AUTH when not empty
+    std::uint32_t db = 0;                     // SELECT when not 0
     std::chrono::milliseconds timeout{2000};  // connect, and every read and write
   };
 
