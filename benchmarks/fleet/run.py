@@ -23,11 +23,11 @@ stopped by pid, every wait bounded; Python 3 stdlib only. Three parts:
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,14 +40,16 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 TOKEN = "fleet-bench-admin-token-0123456789abcdef"
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+def _relay_helpers():
+    """log() and free_port() of the relay benchmark, beside this one."""
+    spec = importlib.util.spec_from_file_location("relay_run",
+                                                  os.path.join(HERE, "..", "relay", "run.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.log, module.free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+log, free_port = _relay_helpers()
 
 
 def wait_until(predicate, timeout, interval=0.05):

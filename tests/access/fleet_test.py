@@ -18,7 +18,6 @@ instances"). Two gateways A and B, each with its own state directory, one Redis 
 """
 
 import json
-import os
 import shutil
 import signal
 import tempfile
@@ -42,9 +41,7 @@ class Fleet(lib.AccessTestCase):
         self.redis.start()
         self.tmp = tempfile.mkdtemp(prefix="rdpgate-fleet-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.password_file = os.path.join(self.tmp, "redis.password")
-        with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(self.redis.password + "\n")  # a secret: 0600, or rdpgate refuses it
+        self.password_file = self.redis.password_file
         self.backend = lib.FakeBackend()
         self.addCleanup(self.backend.close)
         self.failing = lib.FakeBackend(mode="fail")

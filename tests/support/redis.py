@@ -27,6 +27,14 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def password_file(self) -> str:
+        """The password in a file only its owner may read, as rdpgate wants a secret."""
+        path = os.path.join(self.dir, "password")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(self.password + "\n")
+        return path
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
