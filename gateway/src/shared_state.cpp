@@ -21,6 +21,7 @@ using Reply = state::RedisReply;
 constexpr std::size_t max_queue = 100'000;
 constexpr auto rate_period = 100ms;
 constexpr auto resync_period = 15s;
+constexpr auto full_resync_period = 300s;
 constexpr auto ping_period = 1s;
 constexpr auto backoff_first = 100ms;
 constexpr auto backoff_max = 5000ms;
@@ -62,7 +63,7 @@ SharedState::SharedState(config::RedisConfig config, std::string password, Parts
                   .Add({});
   last_resync_ = &prometheus::BuildGauge()
                       .Name("rdpgate_state_redis_last_resync_timestamp_seconds")
-                      .Help("Unix time of the last completed full resynchronisation.")
+                      .Help("Unix time the replica was last found in step with Redis (a resync or a check).")
                       .Register(r)
                       .Add({});
 }
@@ -158,6 +159,7 @@ void SharedState::command_loop() {
   auto backoff = std::chrono::milliseconds{backoff_first};
   auto next_rate = std::chrono::steady_clock::now();
   auto next_resync = next_rate;
+  auto next_full = next_rate;
   auto next_ping = next_rate + ping_period;
   std::variant<Reply, std::string> ping;
   for (;;) {
@@ -202,7 +204,11 @@ void SharedState::command_loop() {
       next_ping = now + ping_period;
     }
     if (do_resync || now >= next_resync) {
-      if (!resync()) continue;
+      // Asked for (a reconnect) or every few minutes: in full; else only if the fleet's change
+      // counter moved since the last one.
+      const bool full = do_resync || now >= next_full;
+      if (!resync(full)) continue;
+      if (full) next_full = now + full_resync_period;
       next_resync = now + resync_period;
       next_ping = now + ping_period;
     }
@@ -293,6 +299,7 @@ bool SharedState::send(std::deque<Op>& ops) {
       commands.push_back({"HDEL", key("grants"), revoke->id});
       commands.push_back({"HSET", key("revoked"), revoke->id, now_ms()});
     }
+    if (is_change(event)) commands.push_back({"INCR", key("version")});
     commands.push_back({"PUBLISH", events, fleet::encode(fleet::Message{instance_, event})});
   }
   auto replies = commander_->pipeline(commands);

@@ -3,6 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <unordered_map>
 #include <unordered_set>
@@ -31,7 +32,18 @@ std::unordered_map<std::string, std::string> as_map(const Reply& reply) {
 
 }  // namespace
 
-bool SharedState::resync() {
+bool SharedState::resync(bool full) {
+  auto version = commander_->command({"GET", key("version")});
+  if (auto* err = std::get_if<std::string>(&version)) {
+    failed_->Increment();
+    went_down(*err);
+    return false;
+  }
+  const std::string now_version = std::get<0>(version).text;  // "" when no change was ever made
+  if (!full && now_version == version_) {
+    last_resync_->Set(static_cast<double>(fleet::to_ms(std::chrono::system_clock::now())) / 1000.0);
+    return true;  // nothing changed since the last one: the replica is in step
+  }
   auto replies = commander_->pipeline({{"HGETALL", key("bans")},
                                        {"HGETALL", key("unbans")},
                                        {"HGETALL", key("grants")},
@@ -93,6 +105,9 @@ bool SharedState::resync() {
       if (std::strtoll(when.c_str(), nullptr, 10) < old) fixes.push_back({"HDEL", name, field});
     }
   }
+  if (std::any_of(fixes.begin(), fixes.end(), [](const Command& c) { return c[0] == "HSET"; })) {
+    fixes.push_back({"INCR", key("version")});  // the others pick up what was pushed back
+  }
   if (!fixes.empty()) {
     auto fixed = commander_->pipeline(fixes);
     if (auto* err = std::get_if<std::string>(&fixed)) {
@@ -101,6 +116,7 @@ bool SharedState::resync() {
       return false;
     }
   }
+  version_ = now_version;
   resyncs_->Increment();
   last_resync_->Set(static_cast<double>(fleet::to_ms(now)) / 1000.0);
   return true;

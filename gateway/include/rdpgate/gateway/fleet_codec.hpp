@@ -8,6 +8,7 @@
 //   P unbans    hash  CIDR -> ms       when it was lifted (a tombstone: a resync never revives it)
 //   P grants    hash  id   -> grant    (encode_grant)
 //   P revoked   hash  id   -> ms       when it was revoked
+//   P version   integer, INCR by every change: a periodic resync is skipped while it stands still
 //   P replay:J  string, SET NX with the token's remaining lifetime: the first use of jti J
 //   P events    the pub/sub channel of the messages below
 // Messages: {"i": instance, "k": kind, "v": value}, kind one of ban, unban, grant, revoke,

@@ -8,8 +8,8 @@
 //   - the commander: everything that changed here goes to Redis in order, pipelined (a ban is
 //     HSET into `bans` and published; a judged failure and, every 100 ms, each listener's
 //     admissions per source are published); a token's first use is an atomic SET NX with the
-//     token's remaining lifetime; every 15 s, and whenever a connection comes back, a full
-//     resync (below);
+//     token's remaining lifetime; whenever a connection comes back, every 5 minutes, and every
+//     15 s when the fleet's change counter (`version`) moved, a full resync (below);
 //   - the subscriber: applies what the other instances publish, as it arrives (a ban made on
 //     one instance is enforced by the others within milliseconds).
 // Full resync: Redis' bans and grants are applied here; ones here that Redis lacks are pushed
@@ -88,7 +88,9 @@ class SharedState {
   bool connect_commander();
   // Sends `ops` in one pipeline; false (and the changes put back) when the connection broke.
   bool send(std::deque<Op>& ops);
-  bool resync();
+  // Brings the replica and Redis in step (see above); `full` false: only when `P version`
+  // (counted up by every change) moved since the last resync. False when the connection broke.
+  bool resync(bool full);
   void publish_rates(std::deque<Op>& ops);
   void apply(const fleet::Message& message);
   void went_down(const std::string& error);
@@ -106,6 +108,7 @@ class SharedState {
   std::condition_variable wake_;
   std::deque<Op> queue_;
   bool resync_wanted_ = true;
+  std::string version_;  // `P version` at the last resync (the command thread's)
   bool stopping_ = false;
   std::atomic<bool> up_{false};
   std::atomic<bool> stop_subscriber_{false};
