@@ -13,8 +13,9 @@ stopped by pid, every wait bounded; Python 3 stdlib only. Three parts:
    The gateway is pinned to CPU 0, the load, the backend and Redis to CPU 1.
 3. Scale: 10,000 bans and 10,000 grants written into Redis (redis-cli --pipe), then one rdpgate
    started on it: seconds until its admin API lists them all, its RSS against an instance on an
-   empty Redis prefix, and the CPU time of one periodic full resync (idle CPU over 45 s with the
-   20,000 entries, minus idle CPU without state.redis, divided by the resyncs counted).
+   empty Redis prefix, and its CPU beyond an instance without state.redis over 45 s idle (the
+   15 s checks find nothing changed) and over 45 s with a ban made every 15 s (each one costs a
+   full resync of the 20,000 entries): CPU per full resync.
 
     benchmarks/fleet/run.py --rdpgate build-release/gateway/rdpgate \
         --load build-release/benchmarks/relay/rdp_load \
@@ -312,22 +313,34 @@ def scale(args, workdir, redis, backend_port):
         converged = time.monotonic() - started
         time.sleep(2)  # the queued SQLite writes of the 20,000 rows
         rss_big, rss_empty = rss_kib(gw.proc.pid), rss_kib(empty.proc.pid)
-        # CPU of the periodic resyncs: idle CPU over a window, minus an instance without Redis.
+        # CPU against an instance without Redis over two windows: idle (the 15 s checks find
+        # nothing changed), then with one ban made every 15 s (each costs a full resync).
         plain = Gateway(args, workdir, "scale-plain", backend_port)
         try:
-            r0 = gw.metric("rdpgate_state_redis_resyncs_total")
-            c0, p0 = cpu_seconds(gw.proc.pid), cpu_seconds(plain.proc.pid)
-            time.sleep(args.window)
-            c1, p1 = cpu_seconds(gw.proc.pid), cpu_seconds(plain.proc.pid)
-            resyncs = gw.metric("rdpgate_state_redis_resyncs_total") - r0
+            def window(ban_every):
+                r0 = gw.metric("rdpgate_state_redis_resyncs_total")
+                c0, p0 = cpu_seconds(gw.proc.pid), cpu_seconds(plain.proc.pid)
+                end = time.monotonic() + args.window
+                k = 0
+                while time.monotonic() < end:
+                    if ban_every:
+                        k += 1
+                        gw.api("POST", "/v1/bans", {"cidr": f"198.19.0.{k}/32", "duration": "1h",
+                                                    "reason": "bench"})
+                    time.sleep(min(ban_every or args.window, max(0, end - time.monotonic())))
+                extra = (cpu_seconds(gw.proc.pid) - c0) - (cpu_seconds(plain.proc.pid) - p0)
+                return extra, gw.metric("rdpgate_state_redis_resyncs_total") - r0
+            idle_cpu, idle_resyncs = window(0)
+            busy_cpu, resyncs = window(15)
         finally:
             plain.stop()
     finally:
         gw.stop()
         empty.stop()
-    per_resync = ((c1 - c0) - (p1 - p0)) / resyncs if resyncs else float("nan")
     return {"entries": 2 * n, "converged_s": converged, "rss_kib": rss_big,
-            "rss_empty_kib": rss_empty, "resyncs": resyncs, "cpu_ms_per_resync": per_resync * 1000}
+            "rss_empty_kib": rss_empty, "idle_cpu_ms_per_min": idle_cpu * 1000 * 60 / args.window,
+            "idle_resyncs": idle_resyncs, "resyncs": resyncs,
+            "cpu_ms_per_resync": busy_cpu * 1000 / resyncs if resyncs else float("nan")}
 
 
 def main():

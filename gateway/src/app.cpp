@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "rdpgate/admin/server.hpp"
+#include "rdpgate/gateway/cpus.hpp"
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/shared_state.hpp"
 #include "rdpgate/security/ban_manager.hpp"
@@ -60,9 +61,10 @@ void run_logging_errors(asio::io_context& io) {
   }
 }
 
-// One single-threaded io_context per worker: `workers` of them, or one per core.
+// One single-threaded io_context per worker: `workers` of them, or one per CPU rdpgate may use
+// (its affinity mask and cgroup quota: cpus.hpp).
 std::vector<std::unique_ptr<asio::io_context>> make_workers(std::uint32_t workers) {
-  const auto count = workers != 0 ? workers : std::max(1u, std::thread::hardware_concurrency());
+  const auto count = workers != 0 ? workers : usable_cpus();
   std::vector<std::unique_ptr<asio::io_context>> out;
   for (unsigned i = 0; i < count; ++i) out.push_back(std::make_unique<asio::io_context>(1));
   return out;

@@ -251,8 +251,9 @@ struct TokensConfig {
 };
 
 struct Config {
-  std::string file;                       // the file it was loaded from
-  std::uint32_t workers = 0;              // `workers`: I/O threads; 0 = number of cores
+  std::string file;  // the file it was loaded from
+  std::uint32_t workers =
+      0;  // `workers`: I/O threads; 0 = one per CPU rdpgate may use (affinity, cgroup quota)
   std::string user;                       // `user`: drop privileges to it after binding
   std::string group;                      // `group`
   bool allow_root = false;                // `allow_root`: run as root without `user`
