@@ -8,13 +8,13 @@ packages=(
   build-essential g++ cmake ccache pkg-config git
   # libraries
   libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libsqlite3-dev
-  libjemalloc-dev
+  libjemalloc-dev libhiredis-dev
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy
   python3 python3-yaml openssl iproute2 procps util-linux strace e2fsprogs
   # real peers for the end-to-end tests, and the tools that check what rdpgate ships
   xrdp freerdp2-x11 freerdp2-shadow-x11 winpr-utils xvfb xauth x11-utils
-  haproxy prometheus systemd logrotate
+  haproxy prometheus systemd logrotate redis-server redis-tools
   # the self-service portal: Argon2id (libsodium); its browser test (chromium, Selenium)
   libsodium-dev chromium chromium-driver python3-selenium
 )

@@ -226,6 +226,25 @@ void decode_admin(Walker& walker, const Field& field, Decoded& out) {
 
 }  // namespace
 
+void decode_redis(Walker& walker, const Field& field, RedisConfig& redis) {
+  const MapReader map{
+      walker, field, {"address", "password_file", "key_prefix", "db", "replay_when_down"}};
+  if (!map.valid()) return;
+  if (auto f = map.get("address")) {
+    set(redis.address, walker.endpoint(*f, true, false));
+  } else {
+    walker.error(field.where, "missing required key \"address\" (host:port of the Redis server)");
+  }
+  if (auto f = map.get("password_file")) set(redis.password_file, walker.string(*f));
+  if (auto f = map.get("key_prefix")) set(redis.key_prefix, walker.string(*f));
+  if (auto f = map.get("db")) set(redis.db, walker.integer(*f, 0, 1023));
+  if (auto f = map.get("replay_when_down")) {
+    set(redis.replay_when_down,
+        walker.choice<ReplayWhenDown>(
+            *f, {{"refuse", ReplayWhenDown::refuse}, {"local", ReplayWhenDown::local}}));
+  }
+}
+
 Decoded decode(Walker& walker, const YAML::Node& document) {
   Decoded out;
   const Field root = walker.root(document);
@@ -283,12 +302,13 @@ Decoded decode(Walker& walker, const YAML::Node& document) {
                  "admin: {address: \"\"} turns it off)");
   }
   if (auto f = map.get("state")) {
-    const MapReader state{walker, *f, {"path", "required"}};
+    const MapReader state{walker, *f, {"path", "required", "redis"}};
     if (auto g = state.get("path")) {
       set(config.state.path, walker.string(*g));
       if (config.state.path.empty()) walker.error(g->where, "empty path");
     }
     if (auto g = state.get("required")) set(config.state.required, walker.boolean(*g));
+    if (auto g = state.get("redis")) decode_redis(walker, *g, config.state.redis.emplace());
   }
   if (auto f = map.get("logging")) {
     const MapReader logging{walker, *f, {"level", "format", "file", "audit_file", "queue_lines"}};

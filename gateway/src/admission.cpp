@@ -64,8 +64,7 @@ bool RateLimiter::allow(const config::IpAddress& source, double rate, std::uint3
       });
       if (s.buckets.size() >= max_buckets_per_shard) return true;
     }
-    s.buckets.emplace(source, Bucket{capacity - 1.0, now});
-    return true;
+    it = s.buckets.emplace(source, Bucket{capacity, now}).first;
   }
   auto& b = it->second;
   const auto elapsed = std::chrono::duration<double>(now - b.updated).count();
@@ -73,9 +72,37 @@ bool RateLimiter::allow(const config::IpAddress& source, double rate, std::uint3
     b.tokens = std::min(capacity, b.tokens + elapsed * rate);
     b.updated = now;
   }
+  const bool shared = shared_.load(std::memory_order_relaxed);
+  if (shared) settle(s, source, b);
   if (b.tokens < 1.0) return false;
   b.tokens -= 1.0;
+  if (shared && s.admitted.size() < max_buckets_per_shard) ++s.admitted[source];
   return true;
+}
+
+void RateLimiter::settle(Shard& s, const config::IpAddress& source, Bucket& bucket) {
+  if (s.charged.empty()) return;
+  const auto it = s.charged.find(source);
+  if (it == s.charged.end()) return;
+  bucket.tokens = std::max(0.0, bucket.tokens - it->second);
+  s.charged.erase(it);
+}
+
+RateLimiter::Counts RateLimiter::drain_admitted() {
+  Counts out;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    out.insert(out.end(), s.admitted.begin(), s.admitted.end());
+    s.admitted.clear();
+  }
+  return out;
+}
+
+void RateLimiter::charge(const config::IpAddress& source, std::uint32_t connections) {
+  auto& s = shards_[IpHash{}(source) % shard_count];
+  std::lock_guard lock(s.mutex);
+  if (s.charged.size() >= max_buckets_per_shard && !s.charged.contains(source)) return;
+  s.charged[source] += connections;
 }
 
 std::size_t RateLimiter::sweep(double rate, std::uint32_t burst, Clock::time_point now) {
@@ -87,6 +114,7 @@ std::size_t RateLimiter::sweep(double rate, std::uint32_t burst, Clock::time_poi
       const auto elapsed = std::chrono::duration<double>(now - kv.second.updated).count();
       return rate <= 0 || kv.second.tokens + elapsed * rate >= capacity;
     });
+    s.charged.clear();  // another instance's admissions of the last sweep period: stale now
     left += s.buckets.size();
   }
   return left;

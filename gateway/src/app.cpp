@@ -8,8 +8,10 @@
 #include <thread>
 
 #include "rdpgate/admin/server.hpp"
+#include "rdpgate/gateway/cpus.hpp"
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/portal_adapter.hpp"
+#include "rdpgate/gateway/shared_state.hpp"
 #include "rdpgate/portal/portal.hpp"
 #include "rdpgate/portal/server.hpp"
 #include "rdpgate/security/ban_manager.hpp"
@@ -62,9 +64,10 @@ void run_logging_errors(asio::io_context& io) {
   }
 }
 
-// One single-threaded io_context per worker: `workers` of them, or one per core.
+// One single-threaded io_context per worker: `workers` of them, or one per CPU rdpgate may use
+// (its affinity mask and cgroup quota: cpus.hpp).
 std::vector<std::unique_ptr<asio::io_context>> make_workers(std::uint32_t workers) {
-  const auto count = workers != 0 ? workers : std::max(1u, std::thread::hardware_concurrency());
+  const auto count = workers != 0 ? workers : usable_cpus();
   std::vector<std::unique_ptr<asio::io_context>> out;
   for (unsigned i = 0; i < count; ++i) out.push_back(std::make_unique<asio::io_context>(1));
   return out;
@@ -92,8 +95,9 @@ App::~App() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
-  // The store's writer thread answers into the ban manager and replay cache: apply what is
-  // queued and stop it while they still exist.
+  // The Redis threads and the store's writer thread answer into the ban manager and replay
+  // cache: stop them (applying what is queued) while those still exist.
+  if (shared_) shared_->stop();
   if (store_) store_->close();
 }
 
@@ -169,6 +173,7 @@ std::optional<std::string> App::open_state_and_policy() {
   services_->bans = bans_.get();
   services_->grants = grants_.get();
   services_->replay = replay_.get();
+  if (auto err = share_state()) return err;
   admin_service_ = std::make_unique<AdminAdapter>(
       AdminAdapter::Parts{registry_, *bans_, *grants_, state_health_, *metrics_, policies_,
                           [this] { return reload_from_file(); }});
@@ -183,6 +188,27 @@ void App::make_state_services() {
   bans_ = std::make_unique<security::BanManager>(cfg.bruteforce, store_.get());
   grants_ = std::make_unique<security::GrantTable>(store_.get());
   replay_ = std::make_shared<security::ReplayCache>(store_.get());
+}
+
+std::optional<std::string> App::share_state() {
+  const auto& redis = initial_.state.redis;
+  if (!redis) return std::nullopt;
+  std::string password;
+  if (!redis->password_file.empty()) {
+    auto read = security::read_secret_file(redis->password_file);
+    if (!read.ok()) {
+      return "state.redis password_file \"" + redis->password_file + "\": " + read.error;
+    }
+    password = std::move(read.contents);
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+      password.pop_back();
+    }
+  }
+  shared_ = std::make_unique<SharedState>(
+      *redis, std::move(password),
+      SharedState::Parts{*bans_, *grants_, *replay_, *services_, *metrics_->registry()});
+  shared_->start();
+  return std::nullopt;
 }
 
 std::optional<std::string> App::start_metrics() {

@@ -160,15 +160,18 @@ def audit_of(gw: Gateway, attempt: Attempt, timeout: float = 5.0) -> dict:
 
 
 def config(listeners: str, routes: str, *, bruteforce: str = "{enabled: false}",
-           extra: str = "", state: str = "{state_dir}", state_required: bool = True) -> str:
-    """A complete config: loopback port 0 everywhere, JSON logs, no per-source limits (all
-    tests connect often from a few addresses), admin token from RDPGATE_ADMIN_TOKEN. `state`
-    defaults to the gateway's private state directory; `state_required=False` writes
-    `required: false` beside it."""
+           extra: str = "", state: str = "{state_dir}", state_required: bool = True,
+           sources: str = '{per_source: {max_connections: 0, rate: "0/s"}}',
+           redis: str | None = None) -> str:
+    """A complete config: loopback port 0 everywhere, JSON logs, no per-source limits unless
+    `sources` sets them (most tests connect often from a few addresses), admin token from
+    RDPGATE_ADMIN_TOKEN. `state` defaults to the gateway's private state directory;
+    `state_required=False` writes `required: false` beside it; `redis` is state.redis."""
     required = "" if state_required else ", required: false"
+    if redis is not None:
+        required += f", redis: {redis}"
     return gateway.config(listeners, routes, extra, bruteforce=bruteforce,
-                          sources='{per_source: {max_connections: 0, rate: "0/s"}}',
-                          inspection="{timeout: 5s}", session="{idle_timeout: 60s}",
+                          sources=sources, inspection="{timeout: 5s}", session="{idle_timeout: 60s}",
                           shutdown="{drain_timeout: 1s}",
                           state=f"{{path: {gateway.yaml_quote(state)}{required}}}")
 

@@ -78,6 +78,7 @@ TEST(LoadConfig, MinimalGetsDocumentedDefaults) {
   EXPECT_FALSE(c.admin.enabled);
   EXPECT_EQ(c.state.path, "/var/lib/rdpgate");
   EXPECT_TRUE(c.state.required);
+  EXPECT_FALSE(c.state.redis);
   EXPECT_EQ(c.logging.format, LogFormat::json);
   EXPECT_EQ(c.logging.audit_file, "");
   EXPECT_EQ(c.logging.queue_lines, 8192U);
@@ -224,7 +225,11 @@ bruteforce:
   username: {max_failures: 0, find_time: 1h, block_time: 2h}
 metrics: {address: ""}
 admin: {address: "[::1]:9488", token_file: /etc/rdpgate/admin.token}
-state: {path: var/state, required: false}
+state:
+  path: var/state
+  required: false
+  redis: {address: "redis.internal:6380", password_file: /etc/rdpgate/redis.password,
+          key_prefix: "gw1:", db: 3, replay_when_down: local}
 logging: {level: debug, format: text, file: rdpgate.log, audit_file: audit.log, queue_lines: 100}
 tokens:
   keys:
@@ -283,6 +288,13 @@ tokens:
   EXPECT_EQ(c.admin.token_file, "/etc/rdpgate/admin.token");
   EXPECT_EQ(c.state.path, "var/state");
   EXPECT_FALSE(c.state.required);
+  ASSERT_TRUE(c.state.redis);
+  EXPECT_EQ(c.state.redis->address.host, "redis.internal");
+  EXPECT_EQ(c.state.redis->address.port, 6380);
+  EXPECT_EQ(c.state.redis->password_file, "/etc/rdpgate/redis.password");
+  EXPECT_EQ(c.state.redis->key_prefix, "gw1:");
+  EXPECT_EQ(c.state.redis->db, 3U);
+  EXPECT_EQ(c.state.redis->replay_when_down, ReplayWhenDown::local);
   EXPECT_EQ(c.logging.level, "debug");
   EXPECT_EQ(c.logging.format, LogFormat::text);
   EXPECT_EQ(c.logging.file, "rdpgate.log");

@@ -1,11 +1,12 @@
 // ConnectionTracker (global and per-source caps) and RateLimiter (per-source token buckets),
 // driven by an injected clock: no sleeps.
 
+#include "rdpgate/gateway/admission.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 
-#include "rdpgate/gateway/admission.hpp"
 #include "test_support.hpp"
 
 namespace rdpgate::gateway {
@@ -118,4 +119,29 @@ TEST(RateLimiter, SweepDropsOnlyRefilledBuckets) {
 }
 
 }  // namespace
+TEST(RateLimiter, SharedCountsWhatItAdmitsAndPaysForWhatOthersAdmitted) {
+  RateLimiter r;
+  const auto a = ip("203.0.113.5");
+  const auto b = ip("203.0.113.6");
+  EXPECT_TRUE(r.allow(a, 1.0, 4, t0));
+  EXPECT_TRUE(r.drain_admitted().empty()) << "counted before share()";
+  r.share();
+  EXPECT_TRUE(r.allow(a, 1.0, 4, t0));
+  EXPECT_TRUE(r.allow(a, 1.0, 4, t0));
+  EXPECT_TRUE(r.allow(b, 1.0, 4, t0));
+  const auto counts = r.drain_admitted();
+  ASSERT_EQ(counts.size(), 2u);
+  for (const auto& [source, n] : counts) EXPECT_EQ(n, source == a ? 2u : 1u);
+  EXPECT_TRUE(r.drain_admitted().empty()) << "drained twice";
+  // Another instance admitted 3 from b: b's bucket (3 tokens left) is empty at its next allow.
+  r.charge(b, 3);
+  EXPECT_FALSE(r.allow(b, 1.0, 4, t0));
+  EXPECT_TRUE(r.allow(b, 1.0, 4, t0 + 1s));  // and refills as usual
+  // A source this instance never saw starts with its burst less what the others admitted.
+  const auto c = ip("203.0.113.7");
+  r.charge(c, 3);
+  EXPECT_TRUE(r.allow(c, 1.0, 4, t0));
+  EXPECT_FALSE(r.allow(c, 1.0, 4, t0));
+}
+
 }  // namespace rdpgate::gateway

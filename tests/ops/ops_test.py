@@ -65,6 +65,11 @@ KNOWN_METRICS = {
     "rdpgate_config_reloads_total": {"result"},
     "rdpgate_accept_errors_total": {"listener"},
     "rdpgate_log_suppressed_total": set(),
+    "rdpgate_state_redis_up": set(),
+    "rdpgate_state_redis_pending_operations": set(),
+    "rdpgate_state_redis_failed_operations_total": set(),
+    "rdpgate_state_redis_resyncs_total": set(),
+    "rdpgate_state_redis_last_resync_timestamp_seconds": set(),
     "rdpgate_build_info": {"version"},
     "process_cpu_seconds_total": set(),
     "process_resident_memory_bytes": set(),
@@ -75,6 +80,8 @@ KNOWN_METRICS = {
 HISTOGRAMS = {"rdpgate_handshake_duration_seconds", "rdpgate_backend_connect_duration_seconds"}
 TARGET_LABELS = {"job", "instance", "le"}  # added by Prometheus (le: histogram buckets)
 
+# Exported only with state.redis: the live scrape below (no Redis) need not show them.
+REDIS_METRICS = {m for m in KNOWN_METRICS if m.startswith("rdpgate_state_redis_")}
 # The panels an operator opens first: the dashboard must query each of these.
 DASHBOARD_MUST_QUERY = set(KNOWN_METRICS) - {"up"} - {
     "rdpgate_tokens_total"}  # optional panel content, still checked when present
@@ -454,7 +461,7 @@ def check_dashboard_live():
                 series = metrics.parse(gw.scrape())
                 present = {base_metric(n) for n in series}
                 missing = sorted(m for m in used if m != "up" and m not in present
-                                 and m != "rdpgate_tokens_total")
+                                 and m != "rdpgate_tokens_total" and m not in REDIS_METRICS)
                 short = [f"{n}{{{k}={v!r}}} >= {want}" for (n, k, v), want in expect.items()
                          if metrics.value(series, n, **{k: v}) < want]
                 if (not missing and not short) or time.monotonic() > deadline:
@@ -653,6 +660,9 @@ def check_kubernetes():
     if kustomization and listed != on_disk:
         problems.append(f"kustomization resources {sorted(listed)} != files {sorted(on_disk)}")
 
+    def named(kind, name):
+        return next(doc for _, doc in docs[kind] if doc["metadata"]["name"] == name)
+
     config_text = docs["ConfigMap"][0][1]["data"]["rdpgate.yaml"]
     config = yaml.safe_load(config_text)
     deployment = docs["Deployment"][0][1]
@@ -686,8 +696,12 @@ def check_kubernetes():
     listener = config["listeners"][0]
     if port_of(listener["address"]) != ports.get("rdp"):
         problems.append("listener port != container port `rdp`")
-    if not listener.get("proxy_protocol", {}).get("trusted"):
+    trusted = listener.get("proxy_protocol", {}).get("trusted")
+    if not trusted:
         problems.append("listener needs proxy_protocol: {trusted: [...]} behind the load balancer")
+    elif any(int(str(c).split("/")[1]) < 16 for c in trusted):
+        problems.append("proxy_protocol.trusted must name the load balancer's subnets, nothing "
+                        f"wider than a /16: {trusted}")
     if port_of(config["admin"]["address"]) != ports.get("admin"):
         problems.append("admin.address port != container port `admin`")
     if not str(config["admin"]["address"]).startswith("0.0.0.0:"):
@@ -707,7 +721,7 @@ def check_kubernetes():
         problems.append("mount the ConfigMap as a folder: a subPath mount never sees updates")
     token_file = config["admin"].get("token_file", "")
     tok_mount = next((m for m in mounts.values() if token_file.startswith(m["mountPath"] + "/")), None)
-    secret = docs["Secret"][0][1]
+    secret = named("Secret", "rdpgate-admin")
     if not tok_mount or volumes.get(tok_mount["name"], {}).get("secret", {}).get("secretName") \
             != secret["metadata"]["name"]:
         problems.append("admin.token_file is not inside the Secret's mount")
@@ -718,8 +732,21 @@ def check_kubernetes():
     state = config.get("state", {}).get("path", "/var/lib/rdpgate")
     if not any(state.startswith(m["mountPath"]) for m in mounts.values()):
         problems.append("state.path must be a writable mount (the root filesystem is read-only)")
+    # Several replicas share their state through Redis, or each would ban on its own.
+    redis = config.get("state", {}).get("redis", {})
+    redis_host = str(redis.get("address", "")).rsplit(":", 1)[0]
+    if redis_host not in {doc["metadata"]["name"] for _, doc in docs["Service"]}:
+        problems.append(f"state.redis.address must name the Redis Service, not {redis_host!r}")
+    password_mount = next((m for m in mounts.values()
+                           if str(redis.get("password_file", "")).startswith(m["mountPath"] + "/")),
+                          None)
+    if not password_mount or volumes.get(password_mount["name"], {}).get("secret", {}).get(
+            "secretName") != "rdpgate-redis":
+        problems.append("state.redis.password_file is not inside the rdpgate-redis Secret's mount")
+    if "StatefulSet" not in docs:
+        problems.append("no Redis StatefulSet")
 
-    service = docs["Service"][0][1]
+    service = named("Service", "rdpgate")
     if service["spec"].get("type") != "LoadBalancer":
         problems.append("Service type must be LoadBalancer")
     if service["spec"].get("externalTrafficPolicy") != "Local":
@@ -756,6 +783,8 @@ def check_config_files():
     configs = {
         "kubernetes/configmap.yaml": docs["ConfigMap"][0][1]["data"]["rdpgate.yaml"],
         "container/rdpgate.yaml": (DEPLOY / "container" / "rdpgate.yaml").read_text(),
+        "fleet/a.yaml": (DEPLOY / "fleet" / "a.yaml").read_text(),
+        "fleet/b.yaml": (DEPLOY / "fleet" / "b.yaml").read_text(),
     }
     problems = []
     with tempfile.TemporaryDirectory() as tmp:

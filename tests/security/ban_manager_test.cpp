@@ -411,6 +411,60 @@ TEST(BanManager, ThreeBannedSlash64sOfOneSlash48BanTheSlash48) {
   EXPECT_FALSE(bans.is_banned(ip("2001:db8:2::1"), t0));
 }
 
+// Sharing with other instances (state.redis): the listener hears what happens here, in order;
+// what other instances did is applied without being told back.
+TEST(BanManager, TheListenerHearsLocalChangesAndAppliedOnesAreNotEchoed) {
+  BanManager bans{small_config()};
+  std::vector<std::string> heard;
+  bans.set_listener({[&](const Ban& b) { heard.push_back("ban " + b.cidr.to_string()); },
+                     [&](const config::Cidr& c) { heard.push_back("unban " + c.to_string()); },
+                     [&](const config::IpAddress& a, std::string_view user, TimePoint) {
+                       heard.push_back("fail " + a.to_string() + " " + std::string(user));
+                     }});
+  bans.record_failure(ip("203.0.113.1"), "bob", t0);
+  bans.ban(cidr("198.51.100.0/24"), 1h, "manual", t0);
+  bans.unban(cidr("198.51.100.0/24"));
+  EXPECT_EQ(heard, (std::vector<std::string>{"fail 203.0.113.1 bob", "ban 198.51.100.0/24",
+                                             "unban 198.51.100.0/24"}));
+  heard.clear();
+  bans.apply_ban(Ban{cidr("192.0.2.7/32"), t0 + 1h, "from b", BanOrigin::manual, 0, false});
+  EXPECT_TRUE(bans.is_banned(ip("192.0.2.7"), t0));
+  bans.apply_unban(cidr("192.0.2.7/32"));
+  EXPECT_FALSE(bans.is_banned(ip("192.0.2.7"), t0));
+  EXPECT_TRUE(heard.empty());
+}
+
+TEST(BanManager, FailuresJudgedElsewhereCountAndTheBanTheyCompleteIsTold) {
+  BanManager bans{small_config()};  // max_failures 3
+  std::vector<std::string> heard;
+  bans.set_listener(
+      {[&](const Ban& b) { heard.push_back("ban " + b.cidr.to_string()); },
+       {},
+       [&](const config::IpAddress&, std::string_view, TimePoint) { heard.push_back("fail"); }});
+  bans.apply_failure(ip("203.0.113.1"), "", t0);
+  bans.apply_failure(ip("203.0.113.1"), "", t0 + 1s);
+  EXPECT_FALSE(bans.is_banned(ip("203.0.113.1"), t0 + 1s));
+  EXPECT_TRUE(heard.empty()) << "a failure judged elsewhere was echoed";
+  const auto ban = bans.record_failure(ip("203.0.113.1"), "", t0 + 2s);
+  ASSERT_TRUE(ban);
+  EXPECT_EQ(heard, (std::vector<std::string>{"fail", "ban 203.0.113.1/32"}));
+}
+
+TEST(BanManager, AnAppliedBanSurvivesARestart) {
+  test::TempDir dir;
+  const auto remote = Ban{cidr("192.0.2.0/24"), t0 + 1h, "from b", BanOrigin::manual, 0, false};
+  {
+    auto store = open_store(dir.path());
+    BanManager bans{small_config(), store.get()};
+    bans.apply_ban(remote);
+    bans.apply_ban(remote);  // its own message coming back: idempotent
+    store->close();
+  }
+  auto store = open_store(dir.path());
+  BanManager bans{small_config(), store.get()};
+  EXPECT_TRUE(bans.is_banned(ip("192.0.2.77"), t0));
+}
+
 }  // namespace
 TEST(BanManager, ObserveModeListsBansItWouldMakeAndEnforcesNone) {
   test::TempDir tmp;

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
 #include <sqlite3.h>
 
 #include <boost/json.hpp>
@@ -306,8 +305,8 @@ TEST_F(Tokens, MalformedOrMissingClaims) {
 // A secret as an operator should write it: readable by its owner only.
 void write_secret(const std::string& path, const std::string& text) {
   std::ofstream{path} << text;
-  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
@@ -388,8 +387,8 @@ TEST(TokenVerifierCreate, RefusesSecretFilesOthersMayRead) {
                                          fs::perms::group_read | fs::perms::others_read);
   const config::TokenKey hs{"k-hs", config::TokenAlgorithm::hs256, tmp.sub("hs.secret"), "", "",
                             ""};
-  const config::TokenKey ed{"k-ed", config::TokenAlgorithm::eddsa, "", "", tmp.sub("ed.pub"),
-                            tmp.sub("ed.key")};
+  const config::TokenKey ed{
+      "k-ed", config::TokenAlgorithm::eddsa, "", "", tmp.sub("ed.pub"), tmp.sub("ed.key")};
   auto error_for = [](const config::TokenKey& key, bool for_signing = false) {
     auto loaded = load_token_key(key, for_signing);
     return std::holds_alternative<std::string>(loaded) ? std::get<std::string>(loaded)
@@ -479,6 +478,31 @@ TEST(TokenReplay, CacheIsBoundedAndFailsClosed) {
   EXPECT_FALSE(cache.contains("a", t0 + 1min));
 }
 
+// With a fleet (state.redis) the shared answer decides after the local reservation: another
+// instance's use is a replay here too; an unreachable fleet refuses and forgets the jti, so the
+// same token passes once the fleet answers again.
+TEST(TokenReplay, TheFleetsAnswerDecides) {
+  using Use = ReplayCache::Use;
+  using Fleet = ReplayCache::Fleet;
+  ReplayCache cache;
+  Fleet next = Fleet::replayed;
+  std::vector<std::string> asked;
+  cache.share(
+      [&](const std::string& jti, ReplayCache::TimePoint, std::function<void(Fleet)> answer) {
+        asked.push_back(jti);
+        answer(next);
+      });
+  EXPECT_EQ(cache.first_use("used-on-b", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(cache.first_use("used-on-b", t0 + 1min, t0), Use::replayed);
+  EXPECT_EQ(asked.size(), 1U) << "a replay known here was asked of the fleet again";
+  next = Fleet::unavailable;
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::unavailable);
+  EXPECT_FALSE(cache.contains("new", t0));
+  next = Fleet::first;
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::first);
+  EXPECT_EQ(cache.first_use("new", t0 + 1min, t0), Use::replayed);
+}
+
 // A use the store could not write is refused: after a restart the jti would be forgotten and
 // the token could pass again. The token is not used up: once the store writes again it
 // passes, once. (The write fails because its table was dropped behind the store's back, which
@@ -496,14 +520,14 @@ TEST(TokenReplay, FailedStoreWriteRefusesTheToken) {
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open((tmp.path() + "/rdpgate.db").c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "DROP TABLE replay_cache", nullptr, nullptr, nullptr), SQLITE_OK);
-  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)),
-            TokenError::replay_not_recorded);
+  EXPECT_EQ(error_of(verifier.verify(token, ip("192.0.2.1"), t0)), TokenError::replay_not_recorded);
   EXPECT_EQ(token_to_string(TokenError::replay_not_recorded), "replay_not_recorded");
   EXPECT_EQ(health.snapshot().failures, 1U);
   EXPECT_EQ(verifier.replay_cache()->size(), 0U);
 
-  ASSERT_EQ(sqlite3_exec(other, "CREATE TABLE replay_cache (jti TEXT PRIMARY KEY, expires INTEGER "
-                                "NOT NULL)",
+  ASSERT_EQ(sqlite3_exec(other,
+                         "CREATE TABLE replay_cache (jti TEXT PRIMARY KEY, expires INTEGER "
+                         "NOT NULL)",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(other);

@@ -698,12 +698,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def gateway_yaml(listeners: str, routes: str, bruteforce: str = "{enabled: false}") -> str:
+def gateway_yaml(listeners: str, routes: str, bruteforce: str = "{enabled: false}",
+                 state: str | None = None) -> str:
     """A complete rdpgate config around the given `listeners:` and `routes:` items: every
-    endpoint on loopback port 0, JSON logs, a private state directory, the admin token from
-    RDPGATE_ADMIN_TOKEN, and no per-source limits (the tests connect often from 127.0.0.1)."""
+    endpoint on loopback port 0, JSON logs, a private state directory (or the `state:` given),
+    the admin token from RDPGATE_ADMIN_TOKEN, and no per-source limits (the tests connect often
+    from 127.0.0.1)."""
+    extra = {"state": state} if state else {}
     return gateway.config(
-        listeners, routes, bruteforce=bruteforce,
+        listeners, routes, bruteforce=bruteforce, **extra,
         allow_root="true  # the tests may run as root in a container" if os.geteuid() == 0
         else None,
         sources='\n  per_source: {max_connections: 0, rate: "0/s"}',
@@ -715,9 +718,11 @@ def gateway_unavailable() -> str | None:
     return env.rdpgate_missing() if env.rdpgate_bin() is None else None
 
 
-def rdpgate(listeners: str, routes: str, bruteforce: str) -> gateway.Gateway:
+def rdpgate(listeners: str, routes: str, bruteforce: str,
+            state: str | None = None) -> gateway.Gateway:
     """A Gateway (not started yet) on gateway_yaml(), with ADMIN_TOKEN for its admin API."""
-    return gateway.Gateway(gateway_yaml(listeners, routes, bruteforce), admin_token=ADMIN_TOKEN)
+    return gateway.Gateway(gateway_yaml(listeners, routes, bruteforce, state),
+                           admin_token=ADMIN_TOKEN)
 
 
 P = TypeVar("P")
@@ -748,7 +753,8 @@ class PeersTestCase(unittest.TestCase):
         return peer
 
     @classmethod
-    def gateway_to(cls, backend_port: int, bruteforce: str) -> gateway.Gateway:
+    def gateway_to(cls, backend_port: int, bruteforce: str,
+                   state: str | None = None) -> gateway.Gateway:
         """rdpgate with one listener, `public`, routing everything to 127.0.0.1:backend_port;
         started for the class."""
         listeners = ('  - name: public\n'
@@ -756,7 +762,7 @@ class PeersTestCase(unittest.TestCase):
                      '    route: shadow\n')
         routes = ('  - name: shadow\n'
                   f'    backends: ["127.0.0.1:{backend_port}"]\n')
-        gw = rdpgate(listeners, routes, bruteforce)
+        gw = rdpgate(listeners, routes, bruteforce, state)
         cls.addClassCleanup(gw.cleanup)
         gw.start(listeners=1)
         return gw

@@ -60,6 +60,11 @@ milliseconds BanManager::ban_duration(std::uint32_t offenses) const {
 std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
                                               std::string_view username, TimePoint now,
                                               std::optional<Ban>* prefix_ban) {
+  return record(source, username, now, prefix_ban, true);
+}
+
+std::optional<Ban> BanManager::record(const config::IpAddress& source, std::string_view username,
+                                      TimePoint now, std::optional<Ban>* prefix_ban, bool local) {
   std::lock_guard writer{writer_mutex_};
   std::optional<Ban> created;
   std::optional<Ban> widened;
@@ -70,6 +75,7 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
     // In flight when its source was banned (or, in observe mode, found banned).
     if (find_locked(source, now, true)) return std::nullopt;
     if (!username.empty()) record_username_locked(username, now);
+    if (local && listener_.failed) listener_.failed(source, username, now);
 
     // Failures count per source range (IPv6: a /64 by default), and the ban covers it.
     const config::Cidr range = source_of(source);
@@ -116,6 +122,10 @@ std::optional<Ban> BanManager::record_failure(const config::IpAddress& source,
   }
   if (widened && !widened->observed && store_ != nullptr) {
     store_->put_ban(to_record(*widened), {});
+  }
+  if (listener_.banned) {
+    if (created && !created->observed) listener_.banned(*created);
+    if (widened && !widened->observed) listener_.banned(*widened);
   }
   if (prefix_ban != nullptr) *prefix_ban = std::move(widened);
   return created;
@@ -289,6 +299,7 @@ Ban BanManager::ban(const config::Cidr& cidr, milliseconds duration, std::string
       std::unique_lock lock{mutex_};
       file_locked(ban);
     }
+    if (listener_.banned) listener_.banned(ban);
     if (store_ == nullptr) return ban;
     store_->put_ban(to_record(ban), durable.done());
   }
@@ -307,6 +318,7 @@ bool BanManager::unban(const config::Cidr& cidr) {
       found = observed_.erase(cidr) || found;
       std::erase_if(failures_, [&](const auto& entry) { return cidr.contains(entry.first); });
     }
+    if (listener_.unbanned) listener_.unbanned(cidr);
     if (store_ == nullptr) return found;
     store_->delete_ban(cidr.to_string(), durable.done());
   }

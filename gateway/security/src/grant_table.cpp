@@ -42,6 +42,7 @@ std::variant<Grant, std::string> GrantTable::add(const config::Cidr& cidr, std::
     }
     grants_.push_back(grant);
   }
+  if (listener_.granted) listener_.granted(grant);
   if (store_ != nullptr) {
     state::reported(store_->put_grant(to_record(grant)));
   }
@@ -55,6 +56,7 @@ bool GrantTable::revoke(std::string_view id) {
     std::unique_lock lock{mutex_};
     found = std::erase_if(grants_, [&](const Grant& g) { return g.id == id; }) > 0;
   }
+  if (found && listener_.revoked) listener_.revoked(id);
   if (found && store_ != nullptr) {
     state::reported(store_->delete_grant(id));
   }
@@ -111,6 +113,38 @@ void GrantTable::purge(TimePoint now) {
   for (const auto& id : expired) {
     state::reported(store_->delete_grant(id));
   }
+}
+
+void GrantTable::set_listener(Listener listener) {
+  std::lock_guard writer{writer_mutex_};
+  listener_ = std::move(listener);
+}
+
+void GrantTable::apply_grant(const Grant& grant) {
+  std::lock_guard writer{writer_mutex_};
+  {
+    std::unique_lock lock{mutex_};
+    const auto it = std::find_if(grants_.begin(), grants_.end(),
+                                 [&](const Grant& g) { return g.id == grant.id; });
+    if (it == grants_.end()) {
+      grants_.push_back(grant);
+    } else if (*it == grant) {
+      return;  // already known: no write
+    } else {
+      *it = grant;
+    }
+  }
+  // Queued, not waited for: a resync may bring thousands (the store reports a failure).
+  if (store_ != nullptr) store_->put_grant(to_record(grant), {});
+}
+
+void GrantTable::apply_revoke(std::string_view id) {
+  std::lock_guard writer{writer_mutex_};
+  {
+    std::unique_lock lock{mutex_};
+    if (std::erase_if(grants_, [&](const Grant& g) { return g.id == id; }) == 0) return;
+  }
+  if (store_ != nullptr) store_->delete_grant(id, {});
 }
 
 }  // namespace rdpgate::security

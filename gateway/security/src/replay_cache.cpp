@@ -31,23 +31,49 @@ void ReplayCache::first_use(std::string_view jti, TimePoint keep_until, TimePoin
     }
     if (refused == Use::first) seen_.emplace(key, keep_until);  // reserved: a replay from now on
   }
-  if (refused != Use::first || store_ == nullptr) {
+  if (refused != Use::first) {
     done(refused);
     return;
   }
+  if (!fleet_) {
+    record(key, keep_until, std::move(done));
+    return;
+  }
+  fleet_(key, keep_until, [this, key, keep_until, done = std::move(done)](Fleet answer) mutable {
+    switch (answer) {
+      case Fleet::first: record(key, keep_until, std::move(done)); return;
+      case Fleet::replayed: done(Use::replayed); return;  // keep refusing it here too
+      case Fleet::unavailable:
+        release(key, keep_until);
+        done(Use::unavailable);
+        return;
+    }
+  });
+}
+
+void ReplayCache::share(FleetCheck check) { fleet_ = std::move(check); }
+
+void ReplayCache::release(const std::string& jti, TimePoint keep_until) {
+  std::lock_guard lock{mutex_};
+  if (const auto it = seen_.find(jti); it != seen_.end() && it->second == keep_until) {
+    seen_.erase(it);
+  }
+}
+
+void ReplayCache::record(const std::string& jti, TimePoint keep_until,
+                         std::function<void(Use)> done) {
+  if (store_ == nullptr) {
+    done(Use::first);
+    return;
+  }
   // The store reports a failure to its StateHealth (log, metric, /healthz).
-  store_->put_replay({key, keep_until}, [this, key, keep_until, done = std::move(done)](
+  store_->put_replay({jti, keep_until}, [this, jti, keep_until, done = std::move(done)](
                                             const std::optional<std::string>& error) {
     if (!error) {
       done(Use::first);
       return;
     }
-    {
-      std::lock_guard lock{mutex_};
-      if (const auto it = seen_.find(key); it != seen_.end() && it->second == keep_until) {
-        seen_.erase(it);
-      }
-    }
+    release(jti, keep_until);
     done(Use::not_recorded);
   });
 }

@@ -15,6 +15,7 @@ std::string_view token_to_string(TokenError error) noexcept {
     case TokenError::wrong_source: return "wrong_source";
     case TokenError::lifetime_too_long: return "lifetime_too_long";
     case TokenError::replay_not_recorded: return "replay_not_recorded";
+    case TokenError::replay_unavailable: return "replay_unavailable";
   }
   return "malformed";
 }
@@ -61,6 +62,7 @@ std::optional<TokenError> refusal_of(ReplayCache::Use use) {
     case ReplayCache::Use::replayed:
     case ReplayCache::Use::full: return TokenError::replayed;
     case ReplayCache::Use::not_recorded: return TokenError::replay_not_recorded;
+    case ReplayCache::Use::unavailable: return TokenError::replay_unavailable;
   }
   return TokenError::replayed;
 }

@@ -163,8 +163,19 @@ std::optional<std::string> StateStore::put_grant(const GrantRecord& grant) {
                             to_millis(grant.created)}}});
 }
 
+void StateStore::put_grant(const GrantRecord& grant, Done done) {
+  submit({{put_grant_sql,
+           {grant.id, grant.cidr, grant.route, to_millis(grant.until), grant.reason,
+            to_millis(grant.created)}}},
+         std::move(done));
+}
+
 std::optional<std::string> StateStore::delete_grant(std::string_view id) {
   return submit_and_wait({{delete_grant_sql, {std::string(id)}}});
+}
+
+void StateStore::delete_grant(std::string_view id, Done done) {
+  submit({{delete_grant_sql, {std::string(id)}}}, std::move(done));
 }
 
 std::optional<std::string> StateStore::put_offender(const OffenderRecord& offender) {

@@ -190,6 +190,22 @@ struct AdminConfig {
   std::string token_env;  // `token_env`: name of an environment variable holding it
 };
 
+// `state.redis:` — share bans, grants, failure counts, rate counters and the token replay cache
+// with other rdpgate instances through one Redis (docs/operations.md "Several instances").
+// Absent: one instance, nothing shared.
+enum class ReplayWhenDown { refuse, local };
+struct RedisConfig {
+  Endpoint address;           // `address`: "host:port" (a DNS name is allowed), required
+  std::string password_file;  // `password_file`: AUTH password, 0600 like every secret; "" = none
+  std::string key_prefix = "rdpgate:";  // `key_prefix`: prefix of every key and channel
+  std::uint32_t db = 0;                 // `db`: SELECT this database, 0..15 by default
+  // `replay_when_down`: while Redis is unreachable a signed token's first use cannot be checked
+  // fleet-wide. `refuse` (default): refuse such tokens (a stolen token cannot be replayed on
+  // another instance during an outage); `local`: accept on this instance's own replay cache.
+  ReplayWhenDown replay_when_down = ReplayWhenDown::refuse;
+  friend bool operator==(const RedisConfig&, const RedisConfig&) = default;
+};
+
 struct StateConfig {
   std::string path = "/var/lib/rdpgate";  // `path`: directory for the durable state
   // `required`: true (default) stops the start with exit status 1 when the store cannot be
@@ -197,6 +213,7 @@ struct StateConfig {
   // durable bans, grants and token replays. false runs memory-only then, with an error in the
   // log and GET /healthz "degraded".
   bool required = true;
+  std::optional<RedisConfig> redis;  // `redis`: read at start only
 };
 
 enum class LogFormat { text, json };
@@ -258,8 +275,9 @@ struct PortalConfig {
 };
 
 struct Config {
-  std::string file;                       // the file it was loaded from
-  std::uint32_t workers = 0;              // `workers`: I/O threads; 0 = number of cores
+  std::string file;  // the file it was loaded from
+  std::uint32_t workers =
+      0;  // `workers`: I/O threads; 0 = one per CPU rdpgate may use (affinity, cgroup quota)
   std::string user;                       // `user`: drop privileges to it after binding
   std::string group;                      // `group`
   bool allow_root = false;                // `allow_root`: run as root without `user`

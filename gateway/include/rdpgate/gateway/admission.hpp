@@ -12,6 +12,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "rdpgate/config/cidr.hpp"
 #include "rdpgate/security/address_hash.hpp"
@@ -79,18 +80,32 @@ class RateLimiter {
   std::size_t sweep(double rate_per_second, std::uint32_t burst, Clock::time_point now);
   [[nodiscard]] std::size_t size() const;
 
+  // A cluster-wide limit (state.redis): after share(), allow() counts the connections it admits
+  // per source, which drain_admitted() hands over (and resets) for the other instances; charge()
+  // takes from a source's bucket the connections other instances admitted, at its next allow().
+  void share() noexcept { shared_.store(true, std::memory_order_relaxed); }
+  using Counts = std::vector<std::pair<config::IpAddress, std::uint32_t>>;
+  [[nodiscard]] Counts drain_admitted();
+  void charge(const config::IpAddress& source, std::uint32_t connections);
+
  private:
   struct Bucket {
     double tokens;
     Clock::time_point updated;
   };
+  // Takes what other instances admitted from `source` out of its bucket; the shard's mutex held.
+  struct Shard;
+  static void settle(Shard& s, const config::IpAddress& source, Bucket& bucket);
   static constexpr std::size_t shard_count = 64;
   static constexpr std::size_t max_buckets_per_shard = 1u << 16;
   struct Shard {
     mutable std::mutex mutex;
     std::unordered_map<config::IpAddress, Bucket, IpHash> buckets;
+    std::unordered_map<config::IpAddress, std::uint32_t, IpHash> admitted;  // since the drain
+    std::unordered_map<config::IpAddress, std::uint32_t, IpHash> charged;   // not yet settled
   };
   std::array<Shard, shard_count> shards_;
+  std::atomic<bool> shared_{false};
 };
 
 }  // namespace rdpgate::gateway

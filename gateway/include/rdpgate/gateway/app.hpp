@@ -48,6 +48,7 @@ class ReplayCache;
 }  // namespace rdpgate::security
 
 namespace rdpgate::gateway {
+class SharedState;
 
 class PortalAdapter;
 
@@ -85,6 +86,7 @@ class App {
  private:
   std::optional<std::string> open_state_and_policy();
   void make_state_services();  // bans, grants and replay cache over store_ (null: memory-only)
+  std::optional<std::string> share_state();  // state.redis: SharedState over them
   std::optional<std::string> reload_failed(std::string error);
   std::optional<std::string> start_metrics();
   std::optional<std::string> start_admin();
@@ -111,6 +113,7 @@ class App {
   std::unique_ptr<security::BanManager> bans_;
   std::unique_ptr<security::GrantTable> grants_;
   std::shared_ptr<security::ReplayCache> replay_;
+  std::unique_ptr<SharedState> shared_;  // state.redis; stopped before the parts above go
   PolicyStore policies_;
   SessionRegistry registry_;
   SessionContext session_ctx_;

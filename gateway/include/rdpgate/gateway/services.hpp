@@ -43,6 +43,12 @@ struct Services {
     if (!slot) slot = std::make_shared<RateLimiter>();
     return slot;
   }
+  // Every listener's buckets, by listener name (state.redis shares them).
+  template <typename F>
+  void for_each_rate_limiter(F&& f) {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, limiter] : rate_limiters_) f(name, *limiter);
+  }
 
  private:
   std::mutex mutex_;

@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -104,6 +105,23 @@ class BanManager {
   // On the `exempt` list: never banned, never throttled.
   [[nodiscard]] bool exempt(const config::IpAddress& source) const;
 
+  // Sharing with other instances (state.redis, gateway/shared_state.hpp). The listener hears of
+  // every enforced ban made or lifted here and every failure judged here, in the order memory
+  // changed; its callbacks must only queue (they run under this manager's writer lock).
+  struct Listener {
+    std::function<void(const Ban&)> banned;
+    std::function<void(const config::Cidr&)> unbanned;
+    std::function<void(const config::IpAddress& source, std::string_view username, TimePoint)>
+        failed;
+  };
+  void set_listener(Listener listener);
+  // What another instance did, applied here (memory and store) without telling the listener
+  // again: a ban or unban, and a failure it judged (counted as if judged here; a ban it
+  // completes is made here, and told, like any other).
+  void apply_ban(Ban ban);
+  void apply_unban(const config::Cidr& cidr);
+  void apply_failure(const config::IpAddress& source, std::string_view username, TimePoint at);
+
   // New thresholds apply to the next failure; bans, counters and offenses are kept.
   void reconfigure(config::BruteforceConfig config);
   // Drops expired bans, blocks and counters from memory and from the store.
@@ -128,6 +146,8 @@ class BanManager {
     void append_live(TimePoint now, std::vector<Ban>& out) const;
   };
 
+  std::optional<Ban> record(const config::IpAddress& source, std::string_view username,
+                            TimePoint now, std::optional<Ban>* prefix_ban, bool local);
   [[nodiscard]] std::chrono::milliseconds ban_duration(std::uint32_t offenses) const;
   void sweep_locked(TimePoint now);
   // The source range of `address` (sources.per_source prefixes): what failures and bans key on.
@@ -146,6 +166,7 @@ class BanManager {
   // sees changes in the order memory did; nobody waits for a disk write while holding it.
   // INVARIANT: guards every store_ call; taken before mutex_, never after.
   mutable std::mutex writer_mutex_;
+  Listener listener_;                // set before use; called with writer_mutex_ held
   mutable std::shared_mutex mutex_;  // INVARIANT: guards everything below
   config::BruteforceConfig config_;
   config::CidrSet exempt_;

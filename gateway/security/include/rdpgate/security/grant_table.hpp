@@ -12,6 +12,7 @@
 // grant still works in memory.
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -62,9 +63,21 @@ class GrantTable {
 
   void purge(TimePoint now);  // drops expired grants from memory and from the store
 
+  // Sharing with other instances (state.redis, gateway/shared_state.hpp): the listener hears of
+  // every grant added or revoked here, in order; its callbacks must only queue. apply_*() take
+  // what another instance did (memory and store) without telling the listener again.
+  struct Listener {
+    std::function<void(const Grant&)> granted;
+    std::function<void(std::string_view id)> revoked;
+  };
+  void set_listener(Listener listener);
+  void apply_grant(const Grant& grant);  // inserts or replaces by id
+  void apply_revoke(std::string_view id);
+
  private:
   state::StateStore* store_;
-  mutable std::mutex writer_mutex_;  // INVARIANT: guards store_ calls; first
+  mutable std::mutex writer_mutex_;  // INVARIANT: guards store_ and listener_ calls; first
+  Listener listener_;
   mutable std::shared_mutex mutex_;  // INVARIANT: guards grants_
   std::vector<Grant> grants_;
 };

@@ -32,11 +32,19 @@ class ReplayCache {
   explicit ReplayCache(state::StateStore* store = nullptr, std::size_t capacity = default_capacity);
 
   enum class Use {
-    first,        // never seen (or expired): remembered until `keep_until`
-    replayed,     // seen before and still live
-    full,         // `capacity` live entries even after dropping the expired ones
-    not_recorded  // the store's write failed: not remembered, so the use must be refused
+    first,         // never seen (or expired): remembered until `keep_until`
+    replayed,      // seen before and still live
+    full,          // `capacity` live entries even after dropping the expired ones
+    not_recorded,  // the store's write failed: not remembered, so the use must be refused
+    unavailable    // the fleet's replay cache could not be asked (state.redis down, `refuse`)
   };
+  // The fleet's replay cache (state.redis): asked after the local reservation, it answers
+  // `first` (no instance used the jti; it is now claimed for all), `replayed` (another instance
+  // did) or `unavailable`. The answer may come on another thread.
+  enum class Fleet { first, replayed, unavailable };
+  using FleetCheck = std::function<void(const std::string& jti, TimePoint keep_until,
+                                        std::function<void(Fleet)> answer)>;
+  void share(FleetCheck check);  // before the first use
   // Remembers `jti` on its first use; anything but Use::first means "refuse". The form with
   // `done` never waits for the disk: the jti is reserved in memory at once (a concurrent use of
   // it is a replay from now on), and `done` is called — at once, or on the store's writer thread
@@ -51,7 +59,11 @@ class ReplayCache {
 
  private:
   void purge_locked(TimePoint now);
+  // After the fleet's answer: the store write, or the refusal.
+  void record(const std::string& jti, TimePoint keep_until, std::function<void(Use)> done);
+  void release(const std::string& jti, TimePoint keep_until);  // drops our reservation
 
+  FleetCheck fleet_;
   state::StateStore* store_;
   std::size_t capacity_;
   mutable std::mutex mutex_;  // INVARIANT: guards everything below and every store_ call

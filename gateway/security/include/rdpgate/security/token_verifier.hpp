@@ -44,6 +44,8 @@
 //   replayed           the jti was used before (remembered until exp + clock_skew)
 //   replay_not_recorded  the replay cache could not write the jti to the state store (disk
 //                      full, read-only): refused, since after a restart it could be replayed
+//   replay_unavailable the fleet's replay cache (state.redis) was unreachable and
+//                      `replay_when_down: refuse`: another instance could not have refused it
 // The route claim is returned, not checked: the caller compares it with the chosen route.
 // check() does all of that without using the token up; consume() then marks its jti used, so a
 // gateway spends a token only on a session that passed every other check (route, grant,
@@ -79,6 +81,7 @@ enum class TokenError {
   wrong_source,
   lifetime_too_long,
   replay_not_recorded,
+  replay_unavailable,
 };
 // Stable snake_case names: "malformed", "unknown_key", ... (audit reasons; never rename).
 [[nodiscard]] std::string_view token_to_string(TokenError error) noexcept;

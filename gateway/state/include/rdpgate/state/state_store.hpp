@@ -118,7 +118,9 @@ class StateStore {
   [[nodiscard]] std::optional<std::string> delete_ban(std::string_view cidr);
   void delete_ban(std::string_view cidr, Done done);
   [[nodiscard]] std::optional<std::string> put_grant(const GrantRecord& grant);
+  void put_grant(const GrantRecord& grant, Done done);
   [[nodiscard]] std::optional<std::string> delete_grant(std::string_view id);
+  void delete_grant(std::string_view id, Done done);
   [[nodiscard]] std::optional<std::string> put_offender(const OffenderRecord& offender);
   void put_offender(const OffenderRecord& offender, Done done);
   [[nodiscard]] std::optional<std::string> put_replay(const ReplayRecord& replay);
