@@ -20,6 +20,7 @@ The browser's screenshots of the sign-in and routes pages go to RDPGATE_SCREENSH
 README's docs/images) when that is set. Exits 77 (skipped) when a program is missing.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -121,7 +122,6 @@ class PortalEndToEnd(peers.PeersTestCase):
         return portal.totp(self.uri)
 
     def grants(self) -> list[dict]:
-        import json
         status, body = self.gw.admin("GET", "/v1/grants")
         self.assertEqual(status, 200, body)
         return json.loads(body)
@@ -216,7 +216,6 @@ class PortalEndToEnd(peers.PeersTestCase):
         self.assertIn("Too many failed sign-ins from your address", body)
         self.assertIsNone(banned.cookie("__Host-rdpgate_session"))
         self.assertEqual(self.signins("banned"), before["banned"] + 1)
-        import json
         bans = json.loads(self.gw.admin("GET", "/v1/bans")[1])
         self.assertIn("203.0.113.9/32", [b["cidr"] for b in bans])
 
