@@ -61,16 +61,34 @@ bool SharedState::resync(bool full) {
   const auto revoked = as_map(got[3]);
   std::vector<Command> fixes;
 
+  // Entries whose value is the one the last resync applied are not decoded or applied again
+  // (the messages kept them in step); a full resync applies everything.
+  if (full) {
+    seen_bans_.clear();
+    seen_grants_.clear();
+  }
+  Seen seen;
   std::unordered_set<std::string> live;
   for (const auto& [cidr, value] : remote_bans) {
+    if (const auto it = seen_bans_.find(cidr);
+        it != seen_bans_.end() && it->second.value == value) {
+      if (it->second.until > now) {
+        live.insert(cidr);
+        seen.insert(seen_bans_.extract(it));
+        continue;
+      }
+    }
     auto ban = fleet::decode_ban(value);
     if (!ban || ban->until <= now) {
       fixes.push_back({"HDEL", key("bans"), cidr});  // expired or unreadable: nobody needs it
       continue;
     }
     live.insert(cidr);
+    seen.emplace(cidr, Seen::mapped_type{value, ban->until});
     parts_.bans.apply_ban(std::move(*ban));
   }
+  seen_bans_ = std::move(seen);
+  seen.clear();
   for (const auto& ban : parts_.bans.list(now)) {
     const auto cidr = ban.cidr.to_string();
     if (ban.observed || live.contains(cidr)) continue;
@@ -82,14 +100,24 @@ bool SharedState::resync(bool full) {
   }
   live.clear();
   for (const auto& [id, value] : remote_grants) {
+    if (const auto it = seen_grants_.find(id);
+        it != seen_grants_.end() && it->second.value == value) {
+      if (it->second.until > now) {
+        live.insert(id);
+        seen.insert(seen_grants_.extract(it));
+        continue;
+      }
+    }
     auto grant = fleet::decode_grant(value);
     if (!grant || grant->until <= now) {
       fixes.push_back({"HDEL", key("grants"), id});
       continue;
     }
     live.insert(id);
+    seen.emplace(id, Seen::mapped_type{value, grant->until});
     parts_.grants.apply_grant(*grant);
   }
+  seen_grants_ = std::move(seen);
   for (const auto& grant : parts_.grants.list(now)) {
     if (live.contains(grant.id)) continue;
     if (revoked.contains(grant.id)) {
