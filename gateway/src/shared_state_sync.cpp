@@ -22,11 +22,13 @@ using Command = state::RedisConnection::Command;
 constexpr auto tombstone_life = std::chrono::hours{24};
 
 // A HGETALL reply as field -> value.
-std::unordered_map<std::string, std::string> as_map(const Reply& reply) {
+std::unordered_map<std::string, std::string> as_map(Reply&& reply) {
   std::unordered_map<std::string, std::string> out;
+  out.reserve(reply.elements.size() / 2);
   for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
-    out.emplace(reply.elements[i].text, reply.elements[i + 1].text);
+    out.emplace(std::move(reply.elements[i].text), std::move(reply.elements[i + 1].text));
   }
+  reply.elements.clear();
   return out;
 }
 
@@ -53,12 +55,12 @@ bool SharedState::resync(bool full) {
     went_down(*err);
     return false;
   }
-  const auto& got = std::get<0>(replies);
+  auto& got = std::get<0>(replies);
   const auto now = std::chrono::system_clock::now();
-  const auto remote_bans = as_map(got[0]);
-  const auto unbans = as_map(got[1]);
-  const auto remote_grants = as_map(got[2]);
-  const auto revoked = as_map(got[3]);
+  const auto remote_bans = as_map(std::move(got[0]));
+  const auto unbans = as_map(std::move(got[1]));
+  const auto remote_grants = as_map(std::move(got[2]));
+  const auto revoked = as_map(std::move(got[3]));
   std::vector<Command> fixes;
 
   // Entries whose value is the one the last resync applied are not decoded or applied again
