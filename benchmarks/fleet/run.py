@@ -9,7 +9,9 @@ stopped by pid, every wait bounded; Python 3 stdlib only. Three parts:
    p50/p99 of (listed on the other - POST sent), over every sample and every other instance.
 2. Admission cost: the same handshake load (benchmarks/relay/rdp_load, concurrency 16) through
    one rdpgate with its filters on (a per-source rate that counts, bruteforce), without and with
-   state.redis (and a second instance subscribed), interleaved for --rounds; medians and ratio.
+   state.redis (and a second instance subscribed), interleaved for --rounds; medians and ratios
+   of handshakes/s and of the gateway's CPU-seconds per 1,000 handshakes (the second instance
+   and Redis share the load generator's CPU, so the handshakes/s ratio understates the rate).
    The gateway is pinned to CPU 0, the load, the backend and Redis to CPU 1.
 3. Scale: 10,000 bans and 10,000 grants written into Redis (redis-cli --pipe), then one rdpgate
    started on it: seconds until its admin API lists them all, its RSS against an instance on an
@@ -256,6 +258,7 @@ def propagation(args, workdir, redis, backend_port, instances):
 
 def admission(args, workdir, redis, backend_port):
     rates = {"local": [], "redis": []}
+    cpu = {"local": [], "redis": []}  # the gateway's CPU-seconds per 1,000 handshakes
     for rnd in range(args.rounds):
         for mode in ("local", "redis"):
             port = redis.port if mode == "redis" else None
@@ -264,6 +267,7 @@ def admission(args, workdir, redis, backend_port):
             peer = (Gateway(args, workdir, f"adm-peer-{rnd}", backend_port, port, prefix="adm:",
                             cpus=[1]) if port else None)
             try:
+                cpu0 = cpu_seconds(gw.proc.pid)
                 load = subprocess.run(
                     [args.load, "--scenario", "handshake", "--target", f"127.0.0.1:{gw.port}",
                      "--concurrency", "16", "--duration", str(args.duration)],
@@ -271,13 +275,18 @@ def admission(args, workdir, redis, backend_port):
                     preexec_fn=pin([1]), check=True)
                 result = json.loads(load.stdout.strip().splitlines()[-1])
                 rates[mode].append(result["rate"])
-                log(f"admission round {rnd + 1} {mode}: {result['rate']:.0f} handshakes/s")
+                cpu[mode].append((cpu_seconds(gw.proc.pid) - cpu0) / result["handshakes"] * 1000)
+                log(f"admission round {rnd + 1} {mode}: {result['rate']:.0f} handshakes/s, "
+                    f"{cpu[mode][-1]:.3f} CPU-s per 1,000")
             finally:
                 gw.stop()
                 if peer:
                     peer.stop()
     local, shared = statistics.median(rates["local"]), statistics.median(rates["redis"])
-    return {"local_hs_per_s": local, "redis_hs_per_s": shared, "ratio": shared / local}
+    cpu_local, cpu_shared = statistics.median(cpu["local"]), statistics.median(cpu["redis"])
+    return {"local_hs_per_s": local, "redis_hs_per_s": shared, "ratio": shared / local,
+            "local_cpu_s_per_1k": cpu_local, "redis_cpu_s_per_1k": cpu_shared,
+            "cpu_ratio": cpu_shared / cpu_local}
 
 
 def resp(*parts):
