@@ -30,7 +30,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,15 +43,16 @@ TOKEN = "fleet-bench-admin-token-0123456789abcdef"
 
 
 def _relay_helpers():
-    """log() and free_port() of the relay benchmark, beside this one."""
+    """log(), free_port() and Child (a pinned child process, stopped by pid) of the relay
+    benchmark, beside this one."""
     spec = importlib.util.spec_from_file_location("relay_run",
                                                   os.path.join(HERE, "..", "relay", "run.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.log, module.free_port
+    return module.log, module.free_port, module.Child
 
 
-log, free_port = _relay_helpers()
+log, free_port, Child = _relay_helpers()
 
 
 def wait_until(predicate, timeout, interval=0.05):
@@ -65,48 +65,16 @@ def wait_until(predicate, timeout, interval=0.05):
     raise TimeoutError("condition not met within %.0fs" % timeout)
 
 
+def pinned(cpus):
+    """`cpus` when there are two CPUs to split between the gateway and the load, else None."""
+    return cpus if cpus and len(os.sched_getaffinity(0)) >= 2 else None
+
+
 def pin(cpus):
     def apply():
-        if cpus and len(os.sched_getaffinity(0)) >= 2:
+        if pinned(cpus):
             os.sched_setaffinity(0, set(cpus))
     return apply
-
-
-class Proc:
-    def __init__(self, argv, log_path, cpus=None, env=None):
-        self.log_path = log_path
-        with open(log_path, "ab") as f:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=f,
-                                         stdin=subprocess.DEVNULL, preexec_fn=pin(cpus), env=env)
-        self.pid = self.proc.pid
-
-    def lines(self, prefixes, timeout):
-        """The first stdout line starting with each of `prefixes` (ready lines), by prefix."""
-        result = {}
-
-        def read():
-            for raw in self.proc.stdout:
-                text = raw.decode(errors="replace").strip()
-                for prefix in prefixes:
-                    if text.startswith(prefix) and prefix not in result:
-                        result[prefix] = text
-                if len(result) == len(prefixes):
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        if len(result) != len(prefixes):
-            raise RuntimeError(f"no {prefixes} lines within {timeout}s; see {self.log_path}")
-        return result
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
 
 
 def rss_kib(pid):
@@ -126,9 +94,9 @@ def cpu_seconds(pid):
 class Redis:
     def __init__(self, workdir):
         self.port = free_port()
-        self.proc = Proc([shutil.which("redis-server"), "--port", str(self.port), "--bind",
+        self.proc = Child("redis", [shutil.which("redis-server"), "--port", str(self.port), "--bind",
                           "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-                         os.path.join(workdir, "redis.log"), cpus=[1])
+                          pinned([1]), os.path.join(workdir, "redis.log"))
         wait_until(lambda: self.ping(), 10)
 
     def ping(self):
@@ -167,13 +135,13 @@ admin: {{address: "127.0.0.1:0", token_env: RDPGATE_ADMIN_TOKEN}}
 state: {{path: "{state}"{redis}}}
 logging: {{level: warn, format: json}}
 """)
-        env = dict(os.environ, RDPGATE_ADMIN_TOKEN=TOKEN)
-        self.proc = Proc([args.rdpgate, "run", "--config", cfg],
-                         os.path.join(workdir, f"rdpgate-{name}.log"), cpus=cpus, env=env)
-        ready = self.proc.lines(["listening bench ", "metrics ", "admin "], 15)
-        self.port = int(ready["listening bench "].rsplit(":", 1)[1])
-        self.metrics = ready["metrics "].split()[1]
-        self.admin_port = int(ready["admin "].rsplit(":", 1)[1])
+        # The admin token comes from RDPGATE_ADMIN_TOKEN, set for every child by main().
+        self.proc = Child(name, [args.rdpgate, "run", "--config", cfg], pinned(cpus),
+                          os.path.join(workdir, f"rdpgate-{name}.log"))
+        # The ready lines, in the order rdpgate prints them.
+        self.port = int(self.proc.expect("listening bench ", 15).rsplit(":", 1)[1])
+        self.metrics = self.proc.expect("metrics ", 5).split()[1]
+        self.admin_port = int(self.proc.expect("admin ", 5).rsplit(":", 1)[1])
         if redis_port:
             wait_until(lambda: self.metric("rdpgate_state_redis_up") == 1, 15)
 
@@ -374,10 +342,11 @@ def main():
             sys.exit(f"{tool} not found (Debian: redis-server)")
     workdir = tempfile.mkdtemp(prefix="rdpgate-fleet-bench-")
     redis = Redis(workdir)
-    backend = Proc([args.backend, "--port", "0", "--threads", "1"],
-                   os.path.join(workdir, "backend.log"), cpus=[1])
+    os.environ["RDPGATE_ADMIN_TOKEN"] = TOKEN
+    backend = Child("backend", [args.backend, "--port", "0", "--threads", "1"], pinned([1]),
+                    os.path.join(workdir, "backend.log"))
     try:
-        backend_port = int(backend.lines(["listening "], 10)["listening "].split()[1])
+        backend_port = int(backend.expect("listening ", 10).split()[1])
         results = {"propagation": [propagation(args, workdir, redis, backend_port, int(n))
                                    for n in args.instances.split(",")]}
         for row in results["propagation"]:

@@ -69,28 +69,34 @@ bool SharedState::resync(bool full) {
     seen_bans_.clear();
     seen_grants_.clear();
   }
-  Seen seen;
-  std::unordered_set<std::string> live;
-  for (const auto& [cidr, value] : remote_bans) {
-    if (const auto it = seen_bans_.find(cidr);
-        it != seen_bans_.end() && it->second.value == value) {
-      if (it->second.until > now) {
-        live.insert(cidr);
-        seen.insert(seen_bans_.extract(it));
+  // One hash: applies the entries that changed since the last resync, queues the removal of
+  // expired or unreadable ones, remembers what it applied; returns the keys still live.
+  auto apply_changed = [&](const std::unordered_map<std::string, std::string>& remote, Seen& last,
+                           const std::string& hash, auto decode, auto apply) {
+    Seen seen;
+    std::unordered_set<std::string> live;
+    for (const auto& [field, value] : remote) {
+      if (const auto it = last.find(field); it != last.end() && it->second.value == value) {
+        if (it->second.until > now) {
+          live.insert(field);
+          seen.insert(last.extract(it));
+          continue;
+        }
+      }
+      auto entry = decode(value);
+      if (!entry || entry->until <= now) {
+        fixes.push_back({"HDEL", hash, field});  // expired or unreadable: nobody needs it
         continue;
       }
+      live.insert(field);
+      seen.emplace(field, Applied{value, entry->until});
+      apply(std::move(*entry));
     }
-    auto ban = fleet::decode_ban(value);
-    if (!ban || ban->until <= now) {
-      fixes.push_back({"HDEL", key("bans"), cidr});  // expired or unreadable: nobody needs it
-      continue;
-    }
-    live.insert(cidr);
-    seen.emplace(cidr, Seen::mapped_type{value, ban->until});
-    parts_.bans.apply_ban(std::move(*ban));
-  }
-  seen_bans_ = std::move(seen);
-  seen.clear();
+    last = std::move(seen);
+    return live;
+  };
+  auto live = apply_changed(remote_bans, seen_bans_, key("bans"), fleet::decode_ban,
+                            [&](security::Ban ban) { parts_.bans.apply_ban(std::move(ban)); });
   for (const auto& ban : parts_.bans.list(now)) {
     const auto cidr = ban.cidr.to_string();
     if (ban.observed || live.contains(cidr)) continue;
@@ -100,26 +106,8 @@ bool SharedState::resync(bool full) {
       fixes.push_back({"HSET", key("bans"), cidr, fleet::encode_ban(ban)});
     }
   }
-  live.clear();
-  for (const auto& [id, value] : remote_grants) {
-    if (const auto it = seen_grants_.find(id);
-        it != seen_grants_.end() && it->second.value == value) {
-      if (it->second.until > now) {
-        live.insert(id);
-        seen.insert(seen_grants_.extract(it));
-        continue;
-      }
-    }
-    auto grant = fleet::decode_grant(value);
-    if (!grant || grant->until <= now) {
-      fixes.push_back({"HDEL", key("grants"), id});
-      continue;
-    }
-    live.insert(id);
-    seen.emplace(id, Seen::mapped_type{value, grant->until});
-    parts_.grants.apply_grant(*grant);
-  }
-  seen_grants_ = std::move(seen);
+  live = apply_changed(remote_grants, seen_grants_, key("grants"), fleet::decode_grant,
+                       [&](const security::Grant& grant) { parts_.grants.apply_grant(grant); });
   for (const auto& grant : parts_.grants.list(now)) {
     if (live.contains(grant.id)) continue;
     if (revoked.contains(grant.id)) {
