@@ -43,16 +43,17 @@ TOKEN = "fleet-bench-admin-token-0123456789abcdef"
 
 
 def _relay_helpers():
-    """log(), free_port() and Child (a pinned child process, stopped by pid) of the relay
-    benchmark, beside this one."""
+    """log(), free_port(), Child (a pinned child process, stopped by pid) and the /proc readers
+    of the relay benchmark, beside this one."""
     spec = importlib.util.spec_from_file_location("relay_run",
                                                   os.path.join(HERE, "..", "relay", "run.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.log, module.free_port, module.Child
+    return (module.log, module.free_port, module.Child, module.read_rss_kib,
+            module.read_cpu_seconds)
 
 
-log, free_port, Child = _relay_helpers()
+log, free_port, Child, rss_kib, cpu_seconds = _relay_helpers()
 
 
 def wait_until(predicate, timeout, interval=0.05):
@@ -75,20 +76,6 @@ def pin(cpus):
         if pinned(cpus):
             os.sched_setaffinity(0, set(cpus))
     return apply
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Redis:
