@@ -9,7 +9,9 @@ stopped by pid, every wait bounded; Python 3 stdlib only. Three parts:
    p50/p99 of (listed on the other - POST sent), over every sample and every other instance.
 2. Admission cost: the same handshake load (benchmarks/relay/rdp_load, concurrency 16) through
    one rdpgate with its filters on (a per-source rate that counts, bruteforce), without and with
-   state.redis (and a second instance subscribed), interleaved for --rounds; medians and ratio.
+   state.redis (and a second instance subscribed), interleaved for --rounds; medians and ratios
+   of handshakes/s and of the gateway's CPU-seconds per 1,000 handshakes (the second instance
+   and Redis share the load generator's CPU, so the handshakes/s ratio understates the rate).
    The gateway is pinned to CPU 0, the load, the backend and Redis to CPU 1.
 3. Scale: 10,000 bans and 10,000 grants written into Redis (redis-cli --pipe), then one rdpgate
    started on it: seconds until its admin API lists them all, its RSS against an instance on an
@@ -28,7 +30,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,15 +43,17 @@ TOKEN = "fleet-bench-admin-token-0123456789abcdef"
 
 
 def _relay_helpers():
-    """log() and free_port() of the relay benchmark, beside this one."""
+    """log(), free_port(), Child (a pinned child process, stopped by pid) and the /proc readers
+    of the relay benchmark, beside this one."""
     spec = importlib.util.spec_from_file_location("relay_run",
                                                   os.path.join(HERE, "..", "relay", "run.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.log, module.free_port
+    return (module.log, module.free_port, module.Child, module.read_rss_kib,
+            module.read_cpu_seconds)
 
 
-log, free_port = _relay_helpers()
+log, free_port, Child, rss_kib, cpu_seconds = _relay_helpers()
 
 
 def wait_until(predicate, timeout, interval=0.05):
@@ -63,70 +66,24 @@ def wait_until(predicate, timeout, interval=0.05):
     raise TimeoutError("condition not met within %.0fs" % timeout)
 
 
+def pinned(cpus):
+    """`cpus` when there are two CPUs to split between the gateway and the load, else None."""
+    return cpus if cpus and len(os.sched_getaffinity(0)) >= 2 else None
+
+
 def pin(cpus):
     def apply():
-        if cpus and len(os.sched_getaffinity(0)) >= 2:
+        if pinned(cpus):
             os.sched_setaffinity(0, set(cpus))
     return apply
-
-
-class Proc:
-    def __init__(self, argv, log_path, cpus=None, env=None):
-        self.log_path = log_path
-        with open(log_path, "ab") as f:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=f,
-                                         stdin=subprocess.DEVNULL, preexec_fn=pin(cpus), env=env)
-        self.pid = self.proc.pid
-
-    def lines(self, prefixes, timeout):
-        """The first stdout line starting with each of `prefixes` (ready lines), by prefix."""
-        result = {}
-
-        def read():
-            for raw in self.proc.stdout:
-                text = raw.decode(errors="replace").strip()
-                for prefix in prefixes:
-                    if text.startswith(prefix) and prefix not in result:
-                        result[prefix] = text
-                if len(result) == len(prefixes):
-                    return
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        if len(result) != len(prefixes):
-            raise RuntimeError(f"no {prefixes} lines within {timeout}s; see {self.log_path}")
-        return result
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Redis:
     def __init__(self, workdir):
         self.port = free_port()
-        self.proc = Proc([shutil.which("redis-server"), "--port", str(self.port), "--bind",
+        self.proc = Child("redis", [shutil.which("redis-server"), "--port", str(self.port), "--bind",
                           "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-                         os.path.join(workdir, "redis.log"), cpus=[1])
+                          pinned([1]), os.path.join(workdir, "redis.log"))
         wait_until(lambda: self.ping(), 10)
 
     def ping(self):
@@ -165,13 +122,13 @@ admin: {{address: "127.0.0.1:0", token_env: RDPGATE_ADMIN_TOKEN}}
 state: {{path: "{state}"{redis}}}
 logging: {{level: warn, format: json}}
 """)
-        env = dict(os.environ, RDPGATE_ADMIN_TOKEN=TOKEN)
-        self.proc = Proc([args.rdpgate, "run", "--config", cfg],
-                         os.path.join(workdir, f"rdpgate-{name}.log"), cpus=cpus, env=env)
-        ready = self.proc.lines(["listening bench ", "metrics ", "admin "], 15)
-        self.port = int(ready["listening bench "].rsplit(":", 1)[1])
-        self.metrics = ready["metrics "].split()[1]
-        self.admin_port = int(ready["admin "].rsplit(":", 1)[1])
+        # The admin token comes from RDPGATE_ADMIN_TOKEN, set for every child by main().
+        self.proc = Child(name, [args.rdpgate, "run", "--config", cfg], pinned(cpus),
+                          os.path.join(workdir, f"rdpgate-{name}.log"))
+        # The ready lines, in the order rdpgate prints them.
+        self.port = int(self.proc.expect("listening bench ", 15).rsplit(":", 1)[1])
+        self.metrics = self.proc.expect("metrics ", 5).split()[1]
+        self.admin_port = int(self.proc.expect("admin ", 5).rsplit(":", 1)[1])
         if redis_port:
             wait_until(lambda: self.metric("rdpgate_state_redis_up") == 1, 15)
 
@@ -256,6 +213,7 @@ def propagation(args, workdir, redis, backend_port, instances):
 
 def admission(args, workdir, redis, backend_port):
     rates = {"local": [], "redis": []}
+    cpu = {"local": [], "redis": []}  # the gateway's CPU-seconds per 1,000 handshakes
     for rnd in range(args.rounds):
         for mode in ("local", "redis"):
             port = redis.port if mode == "redis" else None
@@ -264,6 +222,7 @@ def admission(args, workdir, redis, backend_port):
             peer = (Gateway(args, workdir, f"adm-peer-{rnd}", backend_port, port, prefix="adm:",
                             cpus=[1]) if port else None)
             try:
+                cpu0 = cpu_seconds(gw.proc.pid)
                 load = subprocess.run(
                     [args.load, "--scenario", "handshake", "--target", f"127.0.0.1:{gw.port}",
                      "--concurrency", "16", "--duration", str(args.duration)],
@@ -271,13 +230,18 @@ def admission(args, workdir, redis, backend_port):
                     preexec_fn=pin([1]), check=True)
                 result = json.loads(load.stdout.strip().splitlines()[-1])
                 rates[mode].append(result["rate"])
-                log(f"admission round {rnd + 1} {mode}: {result['rate']:.0f} handshakes/s")
+                cpu[mode].append((cpu_seconds(gw.proc.pid) - cpu0) / result["handshakes"] * 1000)
+                log(f"admission round {rnd + 1} {mode}: {result['rate']:.0f} handshakes/s, "
+                    f"{cpu[mode][-1]:.3f} CPU-s per 1,000")
             finally:
                 gw.stop()
                 if peer:
                     peer.stop()
     local, shared = statistics.median(rates["local"]), statistics.median(rates["redis"])
-    return {"local_hs_per_s": local, "redis_hs_per_s": shared, "ratio": shared / local}
+    cpu_local, cpu_shared = statistics.median(cpu["local"]), statistics.median(cpu["redis"])
+    return {"local_hs_per_s": local, "redis_hs_per_s": shared, "ratio": shared / local,
+            "local_cpu_s_per_1k": cpu_local, "redis_cpu_s_per_1k": cpu_shared,
+            "cpu_ratio": cpu_shared / cpu_local}
 
 
 def resp(*parts):
@@ -365,10 +329,11 @@ def main():
             sys.exit(f"{tool} not found (Debian: redis-server)")
     workdir = tempfile.mkdtemp(prefix="rdpgate-fleet-bench-")
     redis = Redis(workdir)
-    backend = Proc([args.backend, "--port", "0", "--threads", "1"],
-                   os.path.join(workdir, "backend.log"), cpus=[1])
+    os.environ["RDPGATE_ADMIN_TOKEN"] = TOKEN
+    backend = Child("backend", [args.backend, "--port", "0", "--threads", "1"], pinned([1]),
+                    os.path.join(workdir, "backend.log"))
     try:
-        backend_port = int(backend.lines(["listening "], 10)["listening "].split()[1])
+        backend_port = int(backend.expect("listening ", 10).split()[1])
         results = {"propagation": [propagation(args, workdir, redis, backend_port, int(n))
                                    for n in args.instances.split(",")]}
         for row in results["propagation"]:

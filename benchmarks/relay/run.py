@@ -165,9 +165,18 @@ class Bench:
     def __init__(self, args, workdir):
         self.args = args
         self.workdir = workdir
-        ncpu = len(os.sched_getaffinity(0))
-        if ncpu >= 2:
-            self.proxy_cpus, self.load_cpus = [0], [1]
+        # --cpus N: each proxy gets the first N CPUs of this process's mask (HAProxy N threads,
+        # rdpgate `workers: 0`, which follows the mask), the load generator and the backend the
+        # rest; with no CPU left over they share the proxy's.
+        mask = sorted(os.sched_getaffinity(0))
+        cpus = getattr(args, "cpus", None)
+        if cpus:
+            if cpus > len(mask):
+                raise SystemExit(f"--cpus {cpus}: only {len(mask)} CPUs in this process's mask")
+            self.proxy_cpus = mask[:cpus]
+            self.load_cpus = mask[cpus:] or mask
+        elif len(mask) >= 2:
+            self.proxy_cpus, self.load_cpus = [mask[0]], [mask[1]]
         else:
             self.proxy_cpus = self.load_cpus = None
         self.backend = None
@@ -187,7 +196,8 @@ class Bench:
             text = f.read()
         for key, value in {"@PORT@": port, "@BACKEND_PORT@": self.backend_port,
                            "@ALLOW@": ALLOW, "@DENY@": DENY, "@RATE@": RATE_LIMIT,
-                           "@MAXCONN@": self.maxconn()}.items():
+                           "@MAXCONN@": self.maxconn(),
+                           "@NBTHREAD@": len(self.proxy_cpus or [0])}.items():
             text = text.replace(key, str(value))
         cfg = os.path.join(self.workdir, "haproxy.cfg")
         with open(cfg, "w") as f:
@@ -239,7 +249,7 @@ logging: {{level: info, format: json}}
         # With more than one worker the proxy gets as many CPUs as there are workers (and so
         # shares CPU 1 with the load generator on a 2-core machine).
         cpus = self.proxy_cpus
-        if cpus and workers > 1:
+        if cpus and workers > 1 and not getattr(self.args, "cpus", None):
             cpus = list(range(min(workers, len(os.sched_getaffinity(0)))))
         target.child = Child(target.name, [self.args.rdpgate, "run", "--config", cfg], cpus,
                              os.path.join(self.workdir, f"rdpgate-{workers}.log"))
@@ -460,7 +470,11 @@ def main():
     p.add_argument("--backend", default=find_default("build/benchmarks/relay/fake_rdp_backend"))
     p.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
     p.add_argument("--rounds", type=int, default=3, help="repetitions; the table shows medians")
-    p.add_argument("--workers", default="1", help="rdpgate worker counts, e.g. 1,2")
+    p.add_argument("--workers", default="1",
+                   help="rdpgate worker counts, e.g. 1,2 (0: one per CPU it is pinned to)")
+    p.add_argument("--cpus", type=int, default=None,
+                   help="CPUs for each proxy (HAProxy threads, rdpgate's mask); the load gets "
+                        "the rest. Default: 1 CPU each for proxy and load")
     p.add_argument("--duration", type=float, default=5, help="seconds per timed scenario")
     p.add_argument("--bulk-mib", type=int, default=1024)
     p.add_argument("--idle-sessions", type=int, default=5000)
@@ -475,8 +489,8 @@ def main():
     if not 1 <= args.rounds <= 20 or not 0 < args.duration <= 60:
         p.error("--rounds must be 1..20 and --duration in (0, 60]")
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
-    if not workers or any(not 1 <= w <= 64 for w in workers):
-        p.error("--workers takes counts 1..64, e.g. 1,2")
+    if not workers or any(not 0 <= w <= 64 for w in workers):
+        p.error("--workers takes counts 0..64, e.g. 1,2")
 
     for tool in (args.load, args.backend):
         if not os.access(tool, os.X_OK):

@@ -142,7 +142,13 @@ std::int64_t to_ms(TimePoint t) noexcept {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// Saturates: a peer's (or a corrupted) timestamp beyond what the clock can hold means "never" or
+// "long ago", not an overflow.
 TimePoint from_ms(std::int64_t ms) noexcept {
+  constexpr auto limit =
+      std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max()).count();
+  if (ms >= limit) return TimePoint::max();
+  if (ms <= -limit) return TimePoint::min();
   return TimePoint{std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds{ms})};
 }
 

@@ -164,8 +164,9 @@ std::vector<Listeners::Bound> Listeners::bound() const {
 awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(l->acceptor.get_executor());
   auto& services = sessions_.services;
+  tcp::endpoint remote;  // filled by accept(2) itself: no getpeername(2) per connection
   for (;;) {
-    auto [ec, socket] = co_await l->acceptor.async_accept(use_nothrow);
+    auto [ec, socket] = co_await l->acceptor.async_accept(remote, use_nothrow);
     const auto accepted = SteadyClock::now();
     if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
     if (ec) {
@@ -180,17 +181,16 @@ awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
       co_await backoff.async_wait(use_nothrow);
       continue;
     }
-    on_accepted(*l, std::move(socket), accepted);
+    on_accepted(*l, std::move(socket), remote, accepted);
   }
 }
 
-void Listeners::on_accepted(Listener& l, tcp::socket socket, SteadyClock::time_point accepted) {
+void Listeners::on_accepted(Listener& l, tcp::socket socket, const tcp::endpoint& remote,
+                            SteadyClock::time_point accepted) {
   // The snapshot this acceptor serves; one a reload closes keeps serving its own until then.
   const auto binding = l.binding.load();
   auto policy = binding->policy;
   error_code ec;
-  const auto remote = socket.remote_endpoint(ec);
-  if (ec) return;  // the peer already left
   const auto& lp = policy->listeners()[binding->index];
   const Peer peer = peer_of(remote, binding->index);
 

@@ -21,8 +21,8 @@ awaitable<Outcome> Relay::run(const config::SessionConfig& limits) {
   started_ = last_activity_ = Deadline::Clock::now();
   error_code ignored;
   client_.set_option(tcp::no_delay(true), ignored);
-  client_.non_blocking(true, ignored);
-  server_.non_blocking(true, ignored);
+  // No non_blocking(true) (an ioctl each): the session's asynchronous reads, writes and connect
+  // already made both descriptors O_NONBLOCK, which is all the splice(2) calls below rely on.
   c2s_.from = s2c_.to = &client_;
   c2s_.to = s2c_.from = &server_;
   c2s_.direction = Direction::client_to_server;

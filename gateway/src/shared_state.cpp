@@ -61,11 +61,12 @@ SharedState::SharedState(config::RedisConfig config, std::string password, Parts
                   .Help("Full resynchronisations with Redis.")
                   .Register(r)
                   .Add({});
-  last_resync_ = &prometheus::BuildGauge()
-                      .Name("rdpgate_state_redis_last_resync_timestamp_seconds")
-                      .Help("Unix time the replica was last found in step with Redis (a resync or a check).")
-                      .Register(r)
-                      .Add({});
+  last_resync_ =
+      &prometheus::BuildGauge()
+           .Name("rdpgate_state_redis_last_resync_timestamp_seconds")
+           .Help("Unix time the replica was last found in step with Redis (a resync or a check).")
+           .Register(r)
+           .Add({});
 }
 
 SharedState::~SharedState() { stop(); }

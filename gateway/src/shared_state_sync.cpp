@@ -22,11 +22,13 @@ using Command = state::RedisConnection::Command;
 constexpr auto tombstone_life = std::chrono::hours{24};
 
 // A HGETALL reply as field -> value.
-std::unordered_map<std::string, std::string> as_map(const Reply& reply) {
+std::unordered_map<std::string, std::string> as_map(Reply&& reply) {
   std::unordered_map<std::string, std::string> out;
+  out.reserve(reply.elements.size() / 2);
   for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
-    out.emplace(reply.elements[i].text, reply.elements[i + 1].text);
+    out.emplace(std::move(reply.elements[i].text), std::move(reply.elements[i + 1].text));
   }
+  reply.elements.clear();
   return out;
 }
 
@@ -53,24 +55,48 @@ bool SharedState::resync(bool full) {
     went_down(*err);
     return false;
   }
-  const auto& got = std::get<0>(replies);
+  auto& got = std::get<0>(replies);
   const auto now = std::chrono::system_clock::now();
-  const auto remote_bans = as_map(got[0]);
-  const auto unbans = as_map(got[1]);
-  const auto remote_grants = as_map(got[2]);
-  const auto revoked = as_map(got[3]);
+  const auto remote_bans = as_map(std::move(got[0]));
+  const auto unbans = as_map(std::move(got[1]));
+  const auto remote_grants = as_map(std::move(got[2]));
+  const auto revoked = as_map(std::move(got[3]));
   std::vector<Command> fixes;
 
-  std::unordered_set<std::string> live;
-  for (const auto& [cidr, value] : remote_bans) {
-    auto ban = fleet::decode_ban(value);
-    if (!ban || ban->until <= now) {
-      fixes.push_back({"HDEL", key("bans"), cidr});  // expired or unreadable: nobody needs it
-      continue;
-    }
-    live.insert(cidr);
-    parts_.bans.apply_ban(std::move(*ban));
+  // Entries whose value is the one the last resync applied are not decoded or applied again
+  // (the messages kept them in step); a full resync applies everything.
+  if (full) {
+    seen_bans_.clear();
+    seen_grants_.clear();
   }
+  // One hash: applies the entries that changed since the last resync, queues the removal of
+  // expired or unreadable ones, remembers what it applied; returns the keys still live.
+  auto apply_changed = [&](const std::unordered_map<std::string, std::string>& remote, Seen& last,
+                           const std::string& hash, auto decode, auto apply) {
+    Seen seen;
+    std::unordered_set<std::string> live;
+    for (const auto& [field, value] : remote) {
+      if (const auto it = last.find(field); it != last.end() && it->second.value == value) {
+        if (it->second.until > now) {
+          live.insert(field);
+          seen.insert(last.extract(it));
+          continue;
+        }
+      }
+      auto entry = decode(value);
+      if (!entry || entry->until <= now) {
+        fixes.push_back({"HDEL", hash, field});  // expired or unreadable: nobody needs it
+        continue;
+      }
+      live.insert(field);
+      seen.emplace(field, Applied{value, entry->until});
+      apply(std::move(*entry));
+    }
+    last = std::move(seen);
+    return live;
+  };
+  auto live = apply_changed(remote_bans, seen_bans_, key("bans"), fleet::decode_ban,
+                            [&](security::Ban ban) { parts_.bans.apply_ban(std::move(ban)); });
   for (const auto& ban : parts_.bans.list(now)) {
     const auto cidr = ban.cidr.to_string();
     if (ban.observed || live.contains(cidr)) continue;
@@ -80,16 +106,8 @@ bool SharedState::resync(bool full) {
       fixes.push_back({"HSET", key("bans"), cidr, fleet::encode_ban(ban)});
     }
   }
-  live.clear();
-  for (const auto& [id, value] : remote_grants) {
-    auto grant = fleet::decode_grant(value);
-    if (!grant || grant->until <= now) {
-      fixes.push_back({"HDEL", key("grants"), id});
-      continue;
-    }
-    live.insert(id);
-    parts_.grants.apply_grant(*grant);
-  }
+  live = apply_changed(remote_grants, seen_grants_, key("grants"), fleet::decode_grant,
+                       [&](const security::Grant& grant) { parts_.grants.apply_grant(grant); });
   for (const auto& grant : parts_.grants.list(now)) {
     if (live.contains(grant.id)) continue;
     if (revoked.contains(grant.id)) {

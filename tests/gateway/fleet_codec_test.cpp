@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "../common/addresses.hpp"
@@ -76,6 +77,16 @@ TEST(FleetCodec, MalformedMessagesAreRefused) {
       }) {
     EXPECT_FALSE(decode(text)) << text;
   }
+}
+
+// Timestamps beyond the clock's range saturate instead of overflowing (found by the mutation
+// test under UBSan: a flipped digit in "until").
+TEST(FleetCodec, TimestampsOutsideTheClocksRangeSaturate) {
+  EXPECT_EQ(from_ms(9'790'000'000'123), TimePoint::max());
+  EXPECT_EQ(from_ms(std::numeric_limits<std::int64_t>::max()), TimePoint::max());
+  EXPECT_EQ(from_ms(std::numeric_limits<std::int64_t>::min()), TimePoint::min());
+  EXPECT_EQ(from_ms(to_ms(TimePoint::max())), TimePoint::max());
+  EXPECT_EQ(to_ms(from_ms(1'790'000'000'123)), 1'790'000'000'123);
 }
 
 // Every prefix of every valid message, and bytes flipped at random, decode to nothing or to a

@@ -77,7 +77,8 @@ class Listeners {
   static std::variant<std::shared_ptr<Listener>, std::string> bind(
       asio::io_context& io, const config::ListenerConfig& lc);
   awaitable<void> accept_loop(std::shared_ptr<Listener> listener);
-  void on_accepted(Listener& listener, tcp::socket socket, SteadyClock::time_point accepted);
+  void on_accepted(Listener& listener, tcp::socket socket, const tcp::endpoint& remote,
+                   SteadyClock::time_point accepted);
   void start_session(tcp::socket socket, Admitted connection);  // on the worker
   static void close(const std::shared_ptr<Listener>& listener);
 

@@ -34,6 +34,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "rdpgate/config/config.hpp"
@@ -109,6 +110,14 @@ class SharedState {
   std::deque<Op> queue_;
   bool resync_wanted_ = true;
   std::string version_;  // `P version` at the last resync (the command thread's)
+  // What the last resync applied, by key: the JSON value and its expiry (the command thread's).
+  struct Applied {
+    std::string value;
+    std::chrono::system_clock::time_point until;
+  };
+  using Seen = std::unordered_map<std::string, Applied>;
+  Seen seen_bans_;
+  Seen seen_grants_;
   bool stopping_ = false;
   std::atomic<bool> up_{false};
   std::atomic<bool> stop_subscriber_{false};
