@@ -1,7 +1,10 @@
 #include "rdpgate/gateway/listener.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/net.hpp"
@@ -10,6 +13,12 @@
 namespace rdpgate::gateway {
 
 using namespace std::chrono_literals;
+
+namespace {
+// Accepts per wake-up of one listener before the accept thread's other work gets a turn (as
+// HAProxy's tune.maxaccept).
+constexpr int max_accepts_per_turn = 64;
+}  // namespace
 
 struct Listeners::Listener {
   std::atomic<std::shared_ptr<const Binding>> binding;  // set by commit()
@@ -72,6 +81,7 @@ std::variant<std::shared_ptr<Listeners::Listener>, std::string> Listeners::bind(
   // listen() now rather than at commit: with SO_REUSEADDR on both sides a second socket may
   // bind an address that is taken, and only listen() finds the conflict.
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) acceptor.non_blocking(true, ec);  // accept_loop() drains it with accept4(2)
   if (ec) return "listener \"" + lc.name + "\": bind " + lc.address.text + ": " + ec.message();
   return l;
 }
@@ -161,36 +171,59 @@ std::vector<Listeners::Bound> Listeners::bound() const {
   return out;
 }
 
+// accept4(2) straight on the listening descriptor, up to max_accepts_per_turn per wake-up: a
+// connection is only a descriptor and an address until admission says yes, so a refused one is
+// never registered with an epoll set (accept, setsockopt(SO_LINGER), close: nothing else), and
+// an admitted one is registered once, by the worker that serves it.
 awaitable<void> Listeners::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(l->acceptor.get_executor());
   auto& services = sessions_.services;
-  tcp::endpoint remote;  // filled by accept(2) itself: no getpeername(2) per connection
   for (;;) {
-    auto [ec, socket] = co_await l->acceptor.async_accept(remote, use_nothrow);
-    const auto accepted = SteadyClock::now();
-    if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
-    if (ec) {
-      // EMFILE, ENFILE, ENOBUFS, ...: count, log (rate-limited), back off, keep listening.
-      const auto binding = l->binding.load();
-      services.metrics.listener(binding->name).accept_errors->Increment();
-      if (services.refusal_log.admit("accept_error", accepted)) {
-        log_event(spdlog::level::err, "accept_error",
-                  {{"listener", binding->name}, {"error", ec.message()}});
+    auto [wait_error] = co_await l->acceptor.async_wait(tcp::acceptor::wait_read, use_nothrow);
+    // close() runs on this thread too, so between two suspensions the descriptor stays ours.
+    if (wait_error == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
+    for (int taken = 0;;) {
+      tcp::endpoint remote;  // filled by accept4(2) itself: no getpeername(2) per connection
+      auto length = static_cast<socklen_t>(remote.capacity());
+      const int fd = ::accept4(l->acceptor.native_handle(), remote.data(), &length, SOCK_CLOEXEC);
+      const auto accepted = SteadyClock::now();
+      if (fd < 0) {
+        const int error = errno;
+        if (error == EAGAIN || error == EWOULDBLOCK) break;  // drained: wait for the next edge
+        if (error == EINTR || error == ECONNABORTED) continue;
+        // EMFILE, ENFILE, ENOBUFS, ...: count, log (rate-limited), back off, keep listening.
+        const auto binding = l->binding.load();
+        services.metrics.listener(binding->name).accept_errors->Increment();
+        if (services.refusal_log.admit("accept_error", accepted)) {
+          log_event(spdlog::level::err, "accept_error",
+                    {{"listener", binding->name},
+                     {"error", error_code(error, asio::error::get_system_category()).message()}});
+        }
+        backoff.expires_after(100ms);
+        co_await backoff.async_wait(use_nothrow);
+        if (!l->acceptor.is_open()) co_return;
+        break;
       }
-      backoff.expires_after(100ms);
-      co_await backoff.async_wait(use_nothrow);
-      continue;
+      remote.resize(length);
+      on_accepted(*l, fd, remote, accepted);
+      if (++taken == max_accepts_per_turn) {
+        // Let the other listeners and the hand-off sweep run, then go on without waiting for
+        // an edge: the queue may still hold connections.
+        taken = 0;
+        co_await asio::post(l->acceptor.get_executor(), use_nothrow);
+        if (!l->acceptor.is_open()) co_return;
+      }
     }
-    on_accepted(*l, std::move(socket), remote, accepted);
   }
 }
 
-void Listeners::on_accepted(Listener& l, tcp::socket socket, const tcp::endpoint& remote,
+void Listeners::on_accepted(Listener& l, int fd, const tcp::endpoint& remote,
                             SteadyClock::time_point accepted) {
+  Admitted connection;
+  connection.fd = fd;  // closed by `connection` unless a worker takes it
   // The snapshot this acceptor serves; one a reload closes keeps serving its own until then.
   const auto binding = l.binding.load();
   auto policy = binding->policy;
-  error_code ec;
   const auto& lp = policy->listeners()[binding->index];
   const Peer peer = peer_of(remote, binding->index);
 
@@ -202,8 +235,8 @@ void Listeners::on_accepted(Listener& l, tcp::socket socket, const tcp::endpoint
   if (!via_proxy) {
     if (const auto refused = admit_source(*policy, sessions_.services, peer, slot, observed)) {
       // Close with RST (linger 0): no TIME_WAIT state kept for a refused peer.
-      socket.set_option(asio::socket_base::linger(true, 0), ec);
-      socket.close(ec);
+      const ::linger reset{1, 0};
+      (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
       const auto id = next_session_id();
       ConnectionRecord record;
       record.id = id;
@@ -212,15 +245,11 @@ void Listeners::on_accepted(Listener& l, tcp::socket socket, const tcp::endpoint
       record.peer = &peer;
       record.observed = &observed;
       record_outcome(sessions_.services, *policy, record, *refused);
-      return;
+      return;  // `connection` closes the descriptor
     }
   }
-  // To a worker: the descriptor leaves the accept thread's io_context, and the worker that
-  // takes it registers it with its own.
-  Admitted connection;
+  // To a worker, which registers the descriptor with its own io_context.
   connection.protocol = remote.protocol();
-  connection.fd = socket.release(ec);
-  if (ec) return;  // release() is unsupported only before Windows 8.1
   connection.policy = std::move(policy);
   connection.peer = peer;
   connection.slot = std::move(slot);

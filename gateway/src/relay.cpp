@@ -171,8 +171,10 @@ void Relay::finish(Pump& p, bool eof) {
   if (observer_ != nullptr) observer_->on_end(p.direction);
   error_code ignored;
   if (eof) {
-    // Half-close: pass the FIN on and keep the other direction running.
-    p.to->shutdown(tcp::socket::shutdown_send, ignored);
+    // Half-close: pass the FIN on and keep the other direction running. The last direction to
+    // end needs no shutdown(2): the session closes both sockets next, and close(2) sends the
+    // FIN (never a reset: the other direction read that peer to its end).
+    if (running_ > 1) p.to->shutdown(tcp::socket::shutdown_send, ignored);
   } else {
     // Any error (reset, cancellation) ends both directions.
     client_.close(ignored);

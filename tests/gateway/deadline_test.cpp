@@ -63,6 +63,45 @@ TEST(Deadline, AnExpiryDueButNotRunYetIsDroppedByDisarmAndByDestruction) {
   EXPECT_FALSE(kept.expired());
 }
 
+TEST(Deadline, MovedLaterItFiresAtTheNewTimeNotTheOld) {
+  // A later arm() keeps the pending wait (no timer re-arm); when that ends early, the deadline
+  // waits again for the rest rather than firing.
+  asio::io_context io;
+  int fired = 0;
+  Deadline d(io.get_executor(), [&] { ++fired; });
+  const auto start = Deadline::Clock::now();
+  d.arm(start + 5ms);
+  d.arm(start + 80ms);
+  io.run_for(40ms);
+  EXPECT_EQ(fired, 0);
+  EXPECT_FALSE(d.expired());
+  io.restart();
+  io.run_for(2s);
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(Deadline::Clock::now() - start, 80ms);
+
+  // Disarmed, then armed later again, within the life of one pending wait.
+  io.restart();
+  fired = 0;
+  const auto again = Deadline::Clock::now();
+  d.arm(again + 5ms);
+  d.disarm();
+  d.arm(again + 60ms);
+  io.run_for(30ms);
+  EXPECT_EQ(fired, 0);
+  io.restart();
+  io.run_for(2s);
+  EXPECT_EQ(fired, 1);
+
+  // Moved earlier: the new, earlier time counts.
+  io.restart();
+  fired = 0;
+  d.arm_after(1h);
+  d.arm_after(5ms);
+  io.run_for(2s);
+  EXPECT_EQ(fired, 1);
+}
+
 TEST(Deadline, ReportsWhenItWasArmedFor) {
   asio::io_context io;
   Deadline d(io.get_executor(), [] {});

@@ -17,7 +17,10 @@ so nothing here depends on how rdpgate numbers or names its threads.
   reports the stalled worker (`worker_busy`, rdpgate_worker_busy_total) and its return
   (`worker_free`); the stalled session then relays on, intact.
 
-Usage: accept_test.py CHECK   (CHECK: refusals, handshakes, measure, list; `measure` only prints
+- errors: accept4(2) failing with EMFILE (strace) is counted and logged, and the listener goes
+  on once it works again.
+
+Usage: accept_test.py CHECK   (CHECK: refusals, handshakes, errors, measure, list; `measure` only prints
 the timings docs/faults.md quotes and is not a ctest)
 Exit status: 0 passed, 1 failed, 77 skipped (no rdpgate binary, no strace, or ptrace refused).
 """
@@ -305,6 +308,45 @@ def check_handshakes(handshakes: int = 20, refusals: int = 5) -> None:
             backend.close()
 
 
+def check_errors() -> None:
+    """accept4(2) failing (EMFILE, as when the descriptor limit is reached; injected by strace)
+    is counted in rdpgate_accept_errors_total and logged as `accept_error`; the listener backs
+    off and keeps listening, and the connection that waited in the queue is served once accept
+    works again."""
+    with tempfile.TemporaryDirectory(prefix="rdpgate-accept-") as tmp:
+        backend, gw = start(tmp, workers=1)
+        waiting = None
+        try:
+            port = gw.port("main")
+            handshake(port, "before")
+            with procs.strace_inject(gw.pid, "accept4", "error=EMFILE"):
+                waiting = socket.create_connection((LOOPBACK, port), timeout=10)
+                waiting.sendall(connection_request("queued"))
+                def failed_accepts() -> float:
+                    return gw.metric("rdpgate_accept_errors_total", {"listener": "main"}, 0.0)
+                try:
+                    wait_until(lambda: failed_accepts() >= 3, 5, "failed accepts to be counted")
+                except TimeoutError as e:
+                    raise Fail(f"rdpgate_accept_errors_total counts {failed_accepts()} failed "
+                               "accepts") from e
+                errors = failed_accepts()
+                event = gw.wait_event(lambda e: e.get("event") == "accept_error", 5,
+                                      "accept_error")
+                if "Too many open files" not in str(event.get("error")):
+                    raise Fail(f"accept_error does not name the cause: {event}")
+            # The injection is over: the connection made meanwhile is served.
+            if recv_exactly(waiting, len(CONFIRM_HYBRID), 5) != CONFIRM_HYBRID:
+                raise Fail("the connection queued during the accept errors got no Confirm")
+            handshake(port, "after")
+            note(f"{errors:.0f} failed accepts counted and logged; the queued connection was "
+                 "served once accept worked again")
+        finally:
+            if waiting is not None:
+                waiting.close()
+            gw.cleanup()
+            backend.close()
+
+
 def measure() -> None:
     """Not a ctest: with `workers: 1`, then 2, one worker stalled, times 5 refusals and then
     10 handshakes made one at a time, failing on nothing slower than the stall (the figures of
@@ -336,6 +378,7 @@ def measure() -> None:
 CHECKS = {
     "refusals": check_refusals,
     "handshakes": check_handshakes,
+    "errors": check_errors,
     "measure": measure,
 }
 

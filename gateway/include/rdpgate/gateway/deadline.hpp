@@ -36,32 +36,30 @@ class Deadline {
   }
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
-  ~Deadline() { disarm(); }
-
-  // Arms (or re-arms) for `when`; clears `expired()`.
-  void arm(Clock::time_point when) {
-    when_ = when;
-    const auto generation = ++state_->generation;
-    state_->expired = false;
-    timer_.expires_at(when);
-    timer_.async_wait([state = state_, generation](const error_code& ec) {
-      if (ec || generation != state->generation) return;  // cancelled, or re-armed since
-      state->expired = true;
-      if (state->on_expiry) state->on_expiry();
-    });
-  }
-  void arm_after(Clock::duration limit) { arm(Clock::now() + limit); }
-
-  // INVARIANT: no expiry action runs after disarm() (or the destructor): a handler already
-  // queued finds a newer generation in the shared state and returns without calling it.
-  void disarm() noexcept {
-    ++state_->generation;
+  ~Deadline() {
+    ++state_->generation;  // a completion already queued finds it and returns
     try {
       timer_.cancel();
     } catch (const std::exception&) {
       // Nothing to undo: the new generation alone keeps the action from running.
     }
   }
+
+  // Arms (or re-arms) for `when`; clears `expired()`. A wait already pending that ends no
+  // later than `when` is kept, and waits again for the rest when it ends early: re-arming the
+  // timer costs a system call (timerfd_settime) whenever it becomes the earliest of its
+  // io_context, and a session moves its deadline on per phase.
+  void arm(Clock::time_point when) {
+    when_ = state_->when = when;
+    state_->expired = false;
+    if (state_->pending && timer_.expiry() <= when) return;
+    wait(when);
+  }
+  void arm_after(Clock::duration limit) { arm(Clock::now() + limit); }
+
+  // INVARIANT: no expiry action runs after disarm() (or the destructor): a wait still pending
+  // ends as a no-op (or waits again if arm() is called meanwhile).
+  void disarm() noexcept { state_->when = Clock::time_point::max(); }
 
   [[nodiscard]] bool expired() const noexcept { return state_->expired; }
   // The time last armed for.
@@ -70,9 +68,28 @@ class Deadline {
  private:
   struct State {
     std::function<void()> on_expiry;
-    std::uint64_t generation = 0;
+    std::uint64_t generation = 0;  // bumped per wait started and on destruction
+    Clock::time_point when = Clock::time_point::max();  // max: disarmed
+    bool pending = false;                               // a wait is started and has not ended
     bool expired = false;
   };
+
+  void wait(Clock::time_point until) {
+    const auto generation = ++state_->generation;
+    state_->pending = true;
+    timer_.expires_at(until);  // cancels a pending wait, whose completion is now stale
+    timer_.async_wait([this, state = state_, generation](const error_code& ec) {
+      // A stale completion: another wait started since, or the Deadline is gone.
+      if (generation != state->generation) return;
+      // Current generation: the Deadline (and so `this`) is still alive.
+      state->pending = false;
+      if (ec || state->when == Clock::time_point::max()) return;  // cancelled or disarmed
+      if (Clock::now() < state->when) return wait(state->when);   // moved on meanwhile
+      state->expired = true;
+      if (state->on_expiry) state->on_expiry();
+    });
+  }
+
   asio::steady_timer timer_;
   std::shared_ptr<State> state_;  // shared with a queued handler, which may outlive this
   Clock::time_point when_ = Clock::time_point::max();

@@ -1,11 +1,11 @@
 #pragma once
 // Listener (SPEC §1.1): bind, accept with back-off on errors, and admission at accept — before
-// a byte is read, a refused connection costs no coroutine, buffer or timer. Every acceptor and
-// every admission decision runs on the accept thread (its own io_context), so a busy worker
-// stops no accept and no refusal, and a refused connection costs no worker anything. Admitted
-// connections are handed to the workers in turn (handoff.hpp) and become Sessions there. A
-// reload binds first and switches after: a listener that cannot be bound leaves every running
-// one as it was.
+// a byte is read, a refused connection costs no coroutine, buffer, timer or epoll registration
+// (accept, setsockopt, close). Every acceptor and every admission decision runs on the accept
+// thread (its own io_context), so a busy worker stops no accept and no refusal, and a refused
+// connection costs no worker anything. Admitted connections are handed to the workers in turn
+// (handoff.hpp) and become Sessions there. A reload binds first and switches after: a listener
+// that cannot be bound leaves every running one as it was.
 
 #include <atomic>
 #include <memory>
@@ -77,7 +77,7 @@ class Listeners {
   static std::variant<std::shared_ptr<Listener>, std::string> bind(
       asio::io_context& io, const config::ListenerConfig& lc);
   awaitable<void> accept_loop(std::shared_ptr<Listener> listener);
-  void on_accepted(Listener& listener, tcp::socket socket, const tcp::endpoint& remote,
+  void on_accepted(Listener& listener, int fd, const tcp::endpoint& remote,
                    SteadyClock::time_point accepted);
   void start_session(tcp::socket socket, Admitted connection);  // on the worker
   static void close(const std::shared_ptr<Listener>& listener);
