@@ -261,7 +261,7 @@ logging: {{level: info, format: json}}
             target.metrics = None
 
     def maxconn(self):
-        return max(self.args.idle_sessions + 2000, 4000)
+        return max(self.args.idle_sessions + 500, 4000)
 
     def start_target(self, target):
         if target.kind == "direct":
@@ -382,13 +382,18 @@ logging: {{level: info, format: json}}
 
     # -- driver -------------------------------------------------------------------------------
 
+    def scenarios(self):
+        """(name for --scenarios, title, function), in the order they run."""
+        return [("handshake16", "handshakes at concurrency 16", self.sc_handshake16),
+                ("handshake1", "handshake latency at concurrency 1", self.sc_handshake1),
+                ("bulk", "bulk transfer", self.sc_bulk),
+                ("pingpong", "64-byte ping-pong", self.sc_pingpong),
+                ("idle", "idle sessions", self.sc_idle),
+                ("flood", "flood", self.sc_flood)]
+
     def run(self):
-        scenarios = [("handshakes at concurrency 16", self.sc_handshake16),
-                     ("handshake latency at concurrency 1", self.sc_handshake1),
-                     ("bulk transfer", self.sc_bulk),
-                     ("64-byte ping-pong", self.sc_pingpong),
-                     ("idle sessions", self.sc_idle),
-                     ("flood", self.sc_flood)]
+        chosen = set(self.args.scenarios.split(","))
+        scenarios = [(title, fn) for name, title, fn in self.scenarios() if name in chosen]
         samples = {t.name: {} for t in self.targets}
         for title, fn in scenarios:
             for rnd in range(self.args.rounds):
@@ -424,6 +429,33 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return "—"
     return f"{a / b:.2f}"
+
+
+SCENARIOS = ["handshake16", "handshake1", "bulk", "pingpong", "idle", "flood"]
+PRIVATE_NET_MARK = "RDPGATE_BENCH_PRIVATE_NET"
+
+
+def enter_private_net(args):
+    """Runs this script again in a new network namespace: its own loopback, a local port range
+    of 1024-65535 (the kernel's default, 32768-60999, allows about 28,000 connections between
+    one address pair, and each idle session is two: client to proxy, proxy to backend) and
+    RLIMIT_NOFILE raised to fit four descriptors per session (where the process may raise its
+    hard limit: root with CAP_SYS_RESOURCE). The host's settings are not
+    touched; the namespace ends with the script."""
+    nofile = max(4 * args.idle_sessions + 10000, 65536)
+    setup = ("ip link set lo up && "
+             "sysctl -qw net.ipv4.ip_local_port_range='1024 65535' && "
+             # Raising the hard limit needs CAP_SYS_RESOURCE; without it the limit stays and
+             # the check in main() says how many sessions it allows.
+             f"(ulimit -Hn {nofile}) 2>/dev/null && ulimit -Hn {nofile}; "
+             'ulimit -n "$(ulimit -Hn)" && exec "$@"')
+    argv = [sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+    env = dict(os.environ, **{PRIVATE_NET_MARK: "1"})
+    try:
+        return subprocess.run(["unshare", "--net", "sh", "-c", setup, "sh", *argv],
+                              env=env).returncode
+    except FileNotFoundError:
+        sys.exit("--private-net needs unshare(1) (util-linux) and ip(8) (iproute2)")
 
 
 def table(results, targets):
@@ -480,6 +512,13 @@ def main():
     p.add_argument("--idle-sessions", type=int, default=5000)
     p.add_argument("--hold", type=float, default=3, help="seconds the idle sessions stay open")
     p.add_argument("--flood-concurrency", type=int, default=256)
+    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+                   help="comma-separated subset of " + ",".join(SCENARIOS))
+    p.add_argument("--private-net", action="store_true",
+                   help="run in a network namespace of its own (unshare -n, needs root) with "
+                        "the local port range 1024-65535 and RLIMIT_NOFILE raised, so that "
+                        "--idle-sessions can go past the ~28,000 connections one loopback "
+                        "address pair allows by default")
     p.add_argument("--quick", action="store_true", help="a few-second smoke run")
     p.add_argument("--json", help="also write the medians to this file")
     args = p.parse_args()
@@ -488,6 +527,12 @@ def main():
         args.idle_sessions, args.hold, args.flood_concurrency = 300, 0.5, 64
     if not 1 <= args.rounds <= 20 or not 0 < args.duration <= 60:
         p.error("--rounds must be 1..20 and --duration in (0, 60]")
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        p.error(f"--scenarios: unknown {', '.join(sorted(unknown))} (choose from "
+                f"{','.join(SCENARIOS)})")
+    if args.private_net and os.environ.get(PRIVATE_NET_MARK) != "1":
+        return enter_private_net(args)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     if not workers or any(not 0 <= w <= 64 for w in workers):
         p.error("--workers takes counts 0..64, e.g. 1,2")
