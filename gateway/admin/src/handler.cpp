@@ -27,6 +27,7 @@
 
 #include "rdpgate/admin/json.hpp"
 #include "rdpgate/config/cidr.hpp"
+#include "rdpgate/protocol/percent.hpp"
 
 namespace rdpgate::admin {
 namespace {
@@ -59,32 +60,6 @@ json::array to_json_array(const std::vector<View>& views) {
   json::array out;
   out.reserve(views.size());
   for (const auto& view : views) out.push_back(to_json(view));
-  return out;
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes of one path segment; nullopt on a broken escape.
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    const int high = hex_value(text[i + 1]);
-    const int low = hex_value(text[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
   return out;
 }
 
@@ -223,7 +198,7 @@ Response handle_v1(const Request& request, std::span<const std::string_view> pat
     if (method != http::verb::delete_) return method_not_allowed("DELETE", version);
     std::string key;
     for (std::size_t i = 1; i < path.size(); ++i) {
-      auto decoded = percent_decode(path[i]);
+      auto decoded = protocol::percent::decode(path[i], protocol::percent::Plus::literal);
       if (!decoded) return error_response(http::status::bad_request, "bad escape in path", version);
       if (i > 1) key += '/';
       key += *decoded;

@@ -5,36 +5,9 @@
 #include <array>
 #include <stdexcept>
 
+#include "rdpgate/protocol/percent.hpp"
+
 namespace rdpgate::portal::detail {
-namespace {
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int high = hex_value(text[i + 1]);
-      const int low = hex_value(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 std::optional<Form> parse_form(std::string_view body) {
   Form form;
@@ -44,8 +17,10 @@ std::optional<Form> parse_form(std::string_view body) {
     body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
-    auto key = decode(pair.substr(0, eq));
-    auto value = decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    auto key = protocol::percent::decode(pair.substr(0, eq), protocol::percent::Plus::space);
+    auto value = protocol::percent::decode(
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1),
+        protocol::percent::Plus::space);
     if (!key || !value) return std::nullopt;
     form.emplace(std::move(*key), std::move(*value));
   }
