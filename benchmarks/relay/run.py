@@ -382,18 +382,10 @@ logging: {{level: info, format: json}}
 
     # -- driver -------------------------------------------------------------------------------
 
-    def scenarios(self):
-        """(name for --scenarios, title, function), in the order they run."""
-        return [("handshake16", "handshakes at concurrency 16", self.sc_handshake16),
-                ("handshake1", "handshake latency at concurrency 1", self.sc_handshake1),
-                ("bulk", "bulk transfer", self.sc_bulk),
-                ("pingpong", "64-byte ping-pong", self.sc_pingpong),
-                ("idle", "idle sessions", self.sc_idle),
-                ("flood", "flood", self.sc_flood)]
-
     def run(self):
         chosen = set(self.args.scenarios.split(","))
-        scenarios = [(title, fn) for name, title, fn in self.scenarios() if name in chosen]
+        scenarios = [(title, getattr(self, f"sc_{name}"))
+                     for name, title in SCENARIOS.items() if name in chosen]
         samples = {t.name: {} for t in self.targets}
         for title, fn in scenarios:
             for rnd in range(self.args.rounds):
@@ -431,7 +423,13 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
-SCENARIOS = ["handshake16", "handshake1", "bulk", "pingpong", "idle", "flood"]
+# --scenarios names (each runs Bench.sc_NAME), in the order they run, with their titles.
+SCENARIOS = {"handshake16": "handshakes at concurrency 16",
+             "handshake1": "handshake latency at concurrency 1",
+             "bulk": "bulk transfer",
+             "pingpong": "64-byte ping-pong",
+             "idle": "idle sessions",
+             "flood": "flood"}
 PRIVATE_NET_MARK = "RDPGATE_BENCH_PRIVATE_NET"
 
 
@@ -440,8 +438,8 @@ def enter_private_net(args):
     of 1024-65535 (the kernel's default, 32768-60999, allows about 28,000 connections between
     one address pair, and each idle session is two: client to proxy, proxy to backend) and
     RLIMIT_NOFILE raised to fit four descriptors per session (where the process may raise its
-    hard limit: root with CAP_SYS_RESOURCE). The host's settings are not
-    touched; the namespace ends with the script."""
+    hard limit: root with CAP_SYS_RESOURCE). The host's settings are not touched; the namespace
+    ends with the script."""
     nofile = max(4 * args.idle_sessions + 10000, 65536)
     setup = ("ip link set lo up && "
              "sysctl -qw net.ipv4.ip_local_port_range='1024 65535' && "
