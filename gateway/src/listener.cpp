@@ -9,6 +9,7 @@
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/net.hpp"
 #include "rdpgate/gateway/recorder.hpp"
+#include "rdpgate/gateway/shared_slot.hpp"
 
 namespace rdpgate::gateway {
 
@@ -21,9 +22,9 @@ constexpr int max_accepts_per_turn = 64;
 }  // namespace
 
 struct Listeners::Listener {
-  std::atomic<std::shared_ptr<const Binding>> binding;  // set by commit()
-  config::Endpoint configured;  // as the config writes it; guarded by Listeners::mutex_
-  tcp::endpoint endpoint;       // `configured`, as bound
+  SharedSlot<const Binding> binding;  // set by commit()
+  config::Endpoint configured;        // as the config writes it; guarded by Listeners::mutex_
+  tcp::endpoint endpoint;             // `configured`, as bound
   tcp::acceptor acceptor;
   explicit Listener(asio::io_context& io) : acceptor(io) {}
 };

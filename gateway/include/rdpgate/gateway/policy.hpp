@@ -3,7 +3,6 @@
 // path needs (CIDR sets, filter chains, route table). Sessions take one snapshot at accept and
 // keep it for their whole life; a reload publishes a new one through PolicyStore.
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +13,7 @@
 #include "rdpgate/gateway/backends.hpp"
 #include "rdpgate/gateway/filter.hpp"
 #include "rdpgate/gateway/metrics.hpp"
+#include "rdpgate/gateway/shared_slot.hpp"
 #include "rdpgate/protocol/limits.hpp"
 #include "rdpgate/security/token_verifier.hpp"
 
@@ -102,15 +102,11 @@ awaitable<std::optional<Decision>> use_token(const Policy& policy, Services& ser
 
 class PolicyStore {
  public:
-  [[nodiscard]] std::shared_ptr<const Policy> current() const noexcept {
-    return current_.load(std::memory_order_acquire);
-  }
-  void publish(std::shared_ptr<const Policy> p) noexcept {
-    current_.store(std::move(p), std::memory_order_release);
-  }
+  [[nodiscard]] std::shared_ptr<const Policy> current() const noexcept { return current_.load(); }
+  void publish(std::shared_ptr<const Policy> p) noexcept { current_.store(std::move(p)); }
 
  private:
-  std::atomic<std::shared_ptr<const Policy>> current_;
+  SharedSlot<const Policy> current_;
 };
 
 }  // namespace rdpgate::gateway
