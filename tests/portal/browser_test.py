@@ -16,8 +16,8 @@
   refusals come from other addresses through X-Forwarded-For (127.0.0.1 is a trusted proxy), so
   the bans they cause never touch the browser's own address.
 
-The browser's screenshots of the sign-in and routes pages go to RDPGATE_SCREENSHOTS (the
-README's docs/images) when that is set. Exits 77 (skipped) when a program is missing.
+The browser's screenshots of the sign-in and routes pages go to RDPGATE_SCREENSHOTS when that
+is set (ctest sets build/tests/portal/screenshots; the README's are copies in docs/images). Exits 77 (skipped) when a program is missing.
 """
 
 import json
