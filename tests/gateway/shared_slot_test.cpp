@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -19,26 +20,35 @@ struct Snapshot {
 TEST(SharedSlot, ReadersSeeWholeValuesThatOnlyMoveForward) {
   SharedSlot<const Snapshot> slot(std::make_shared<const Snapshot>(Snapshot{0}));
   constexpr int versions = 2000;
+  constexpr int reader_count = 3;
   std::atomic<bool> done{false};
+  std::atomic<int> reading{0};
   std::atomic<int> regressions{0};
-  std::atomic<long> reads{0};
   std::vector<std::thread> readers;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < reader_count; ++r) {
     readers.emplace_back([&] {
       int last = 0;
+      bool counted = false;
       while (!done.load(std::memory_order_acquire)) {
         const auto snapshot = slot.load();
         if (snapshot->version < last) regressions.fetch_add(1);
         last = snapshot->version;
-        reads.fetch_add(1, std::memory_order_relaxed);
+        if (!counted) reading.fetch_add(1);
+        counted = true;
       }
     });
   }
+  // The stores start once every reader is reading, so they overlap (at most 10 s of waiting).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reading.load() < reader_count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  const bool all_reading = reading.load() == reader_count;
   for (int v = 1; v <= versions; ++v) slot.store(std::make_shared<const Snapshot>(Snapshot{v}));
   done.store(true, std::memory_order_release);
   for (auto& t : readers) t.join();
+  EXPECT_TRUE(all_reading) << "the reader threads did not start within 10 s";
   EXPECT_EQ(regressions.load(), 0);
-  EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(slot.load()->version, versions);
 }
 
