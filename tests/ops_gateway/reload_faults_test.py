@@ -72,9 +72,10 @@ def listening_inode(port: int) -> str | None:
 
 
 def relayed(g, port: int, src: str | None = None, user: str = "opsuser") -> dict:
+    since = g.event_count()
     outcome, local_port = try_rdp(port, src=src, user=user)
     check(outcome == "ok", f"port {port} from {src or LOOPBACK}: {outcome}")
-    record = g.audit_record(local_port)
+    record = g.audit_record(local_port, since=since)
     check(record["outcome"] == RELAYED, f"audit record {record}")
     return record
 
@@ -122,9 +123,11 @@ def bind_conflict(suite: Suite) -> None:
     check(event["event"] == "reloaded", f"the reload once the port is free: {event}")
     relayed(g, taken_port)
     wait_until(lambda: try_rdp(port)[0] == "refused", 2.0, f"old port {port} to close")
+    since = g.event_count()
     outcome, local_port = try_rdp(taken_port, src=DENIED_SRC)
     check(outcome == "closed", f"{DENIED_SRC} after the reload: {outcome}")
-    check(g.audit_record(local_port)["outcome"] == "denied_source", "deny list not applied")
+    check(g.audit_record(local_port, since=since)["outcome"] == "denied_source",
+          "deny list not applied")
 
 
 def rename(suite: Suite) -> None:
@@ -166,9 +169,10 @@ def health_check_removed(suite: Suite) -> None:
     a.close()
     g.wait_event(lambda e: e.get("event") == "backend_down", 3.0, "backend_down for A", since)
     a2 = suite.backend(a.port)  # back, but rise: 100 keeps it down for 30 s
+    since = g.event_count()
     outcome, local_port = try_rdp(g.port("main"), user="while-down")
     check(outcome == "closed", f"a session while A is marked down: {outcome}")
-    record = g.audit_record(local_port)
+    record = g.audit_record(local_port, since=since)
     check(record.get("reason") == "all_backends_down", f"while down: {record}")
     check(up() == 0, "rdpgate_backend_up{A} should be 0")
 

@@ -45,8 +45,9 @@ def failures(g) -> float:
 
 def expect_policy(g, deny: bool, extra_port: int) -> None:
     """New connections follow the config in force: the deny list and the extra listener."""
+    since = g.event_count()
     outcome, local_port = try_rdp(g.port("main"), src=DENIED_SRC, user="probe")
-    record = g.audit_record(local_port)
+    record = g.audit_record(local_port, since=since)
     if deny:
         check(outcome == "closed", f"{DENIED_SRC} should be refused, got {outcome}")
         check(record["outcome"] == "denied_source", f"audit record {record}")

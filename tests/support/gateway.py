@@ -302,11 +302,13 @@ class Gateway:
                                    f"{self.audit()}; stderr tail:\n{self.log_tail()}")
             time.sleep(0.05)
 
-    def audit_record(self, src_port: int, timeout: float = 5.0) -> dict:
-        """The audit record of the connection made from client port `src_port`."""
+    def audit_record(self, src_port: int, timeout: float = 5.0, since: int = 0) -> dict:
+        """The audit record of the connection made from client port `src_port`, among the events
+        from number `since` on (pass event_count() from before the connection: a port is reused
+        once its last connection was reset)."""
         return self.wait_event(
             lambda e: e.get("event") == "connection" and e.get("src_port") == src_port,
-            timeout, f"the audit record of source port {src_port}")
+            timeout, f"the audit record of source port {src_port}", since=since)
 
     # -- metrics and the admin API ----------------------------------------------------------------
 
