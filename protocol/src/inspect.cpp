@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "rdpgate/protocol/first_flight.hpp"
+#include "rdpgate/protocol/hex.hpp"
 #include "rdpgate/protocol/json.hpp"
 #include "rdpgate/protocol/rdp.hpp"
 
@@ -221,13 +222,7 @@ std::optional<std::vector<std::byte>> parse_hex_dump(std::string_view text) {
       continue;
     }
     line_start = false;
-    int v = -1;
-    if (c >= '0' && c <= '9')
-      v = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      v = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      v = c - 'A' + 10;
+    const int v = hex_value(c);
     if (v < 0) return std::nullopt;
     if (pending < 0) {
       pending = v;

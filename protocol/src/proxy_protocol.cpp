@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "rdpgate/protocol/byte_reader.hpp"
+#include "rdpgate/protocol/hex.hpp"
 
 namespace rdpgate::protocol {
 
@@ -41,13 +42,6 @@ bool parse_ipv4(std::string_view s, std::uint8_t* out) noexcept {
     s = i < 3 ? s.substr(dot + 1) : std::string_view{};
   }
   return true;
-}
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // RFC 4291 §2.2 text forms: eight groups, one "::", an optional dotted IPv4 tail.

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 
 namespace rdpgate::gateway {
 
@@ -21,12 +22,11 @@ class SharedSlot {
     return value_;
   }
 
-  // The value replaced is released after the lock: its destructor never runs under it.
+  // The value replaced leaves in `value`, a parameter: it is released after the lock, so its
+  // destructor never runs under it.
   void store(std::shared_ptr<T> value) noexcept {
-    {
-      const std::lock_guard lock(mutex_);
-      value_.swap(value);
-    }
+    const std::lock_guard lock(mutex_);
+    value_.swap(value);
   }
 
  private:

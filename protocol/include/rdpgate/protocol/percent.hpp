@@ -7,20 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "rdpgate/protocol/hex.hpp"
+
 namespace rdpgate::protocol::percent {
 
 enum class Plus : bool {
   literal,  // a path segment: '+' is itself
   space,    // a form field: '+' is a space
 };
-
-// The value of one hex digit, or -1.
-[[nodiscard]] constexpr int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // `text` with every %XX replaced by its byte; nullopt when a '%' is not followed by two hex
 // digits.
