@@ -30,8 +30,8 @@ echo "== tests under ASan+UBSan (unit and integration)"
 echo "== build (ThreadSanitizer: the multi-threaded parts)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DRDPGATE_TSAN=ON -DRDPGATE_WERROR=ON \
   -DRDPGATE_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target gateway_tests integration_tests security_tests \
-  state_tests admin_tests
+cmake --build build-tsan -j"$jobs" --target gateway_tests refusal_path_tests integration_tests \
+  security_tests state_tests admin_tests
 echo "== tests under ThreadSanitizer (gateway, integration, security, state, admin)"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --output-on-failure -j"$jobs" --timeout 900 -L 'gateway|integration|security|state|admin')

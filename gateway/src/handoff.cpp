@@ -85,7 +85,7 @@ void Handoff::give(Admitted connection) {
 void Handoff::take(std::size_t w, const std::shared_ptr<Ticket>& ticket) {
   if (ticket->taken.exchange(true, std::memory_order_acq_rel)) return;  // moved meanwhile
   Admitted connection = std::move(ticket->connection);
-  tcp::socket socket(*ios_[w]);
+  Socket socket(*ios_[w]);
   error_code ec;
   socket.assign(connection.protocol, connection.fd, ec);
   if (ec) {  // only when the worker's epoll set cannot grow; `connection` closes the descriptor

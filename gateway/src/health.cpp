@@ -35,7 +35,7 @@ void HealthChecks::release_unchecked() {
 
 awaitable<bool> HealthChecks::probe(const BackendState& backend,
                                     const config::HealthCheckConfig& hc) {
-  tcp::socket socket(io_);
+  Socket socket(io_);
   Deadline deadline(io_.get_executor(), [&socket] {
     error_code ignored;
     socket.cancel(ignored);

@@ -20,7 +20,7 @@ config::IpAddress address_of(const protocol::ProxyHeader& h) {
 }
 
 // One read into the free space of `in`; false on end of stream, error or cancellation.
-awaitable<bool> read_more(tcp::socket& client, ClientPrefix& in, std::size_t& n) {
+awaitable<bool> read_more(Socket& client, ClientPrefix& in, std::size_t& n) {
   auto [ec, got] = co_await client.async_read_some(
       asio::buffer(in.data.get() + in.length, in.capacity - in.length), use_nothrow);
   n = got;
@@ -37,7 +37,7 @@ void ClientPrefix::allocate(const config::ListenerConfig& listener) {
   length = proxy_size = flight_size = 0;
 }
 
-awaitable<std::optional<Outcome>> read_proxy_header(tcp::socket& client, ClientPrefix& in,
+awaitable<std::optional<Outcome>> read_proxy_header(Socket& client, ClientPrefix& in,
                                                     const Deadline& deadline, Peer& peer) {
   const auto refuse = [](Reason why) {
     return Outcome{Phase::admission, OutcomeKind::proxy_refused, why};
@@ -61,7 +61,7 @@ awaitable<std::optional<Outcome>> read_proxy_header(tcp::socket& client, ClientP
   }
 }
 
-awaitable<std::variant<Request, Outcome>> read_first_flight(tcp::socket& client, ClientPrefix& in,
+awaitable<std::variant<Request, Outcome>> read_first_flight(Socket& client, ClientPrefix& in,
                                                             const Deadline& deadline,
                                                             const ListenerPolicy& listener) {
   const auto& inspection = listener.cfg.inspection;

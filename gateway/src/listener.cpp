@@ -61,10 +61,9 @@ Listeners::Listeners(asio::io_context& accept_io,
                      SessionContext& sessions)
     : accept_io_(accept_io),
       sessions_(sessions),
-      handoff_(accept_io, workers, sessions.services.metrics,
-               [this](tcp::socket socket, Admitted c) {
-                 start_session(std::move(socket), std::move(c));
-               }) {}
+      handoff_(accept_io, workers, sessions.services.metrics, [this](Socket socket, Admitted c) {
+        start_session(std::move(socket), std::move(c));
+      }) {}
 
 std::variant<std::shared_ptr<Listeners::Listener>, std::string> Listeners::bind(
     asio::io_context& io, const config::ListenerConfig& lc) {
@@ -240,7 +239,7 @@ void Listeners::on_accepted(Listener& l, int fd, const tcp::endpoint& remote,
       (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
       const auto id = next_session_id();
       ConnectionRecord record;
-      record.id = id;
+      record.id = id.view();
       record.start = SystemClock::now();
       record.accepted = accepted;
       record.peer = &peer;
@@ -260,22 +259,10 @@ void Listeners::on_accepted(Listener& l, int fd, const tcp::endpoint& remote,
   handoff_.give(std::move(connection));
 }
 
-void Listeners::start_session(tcp::socket socket, Admitted c) {
-  auto executor = socket.get_executor();
-  auto session =
-      std::make_unique<Session>(sessions_, std::move(c.policy), std::move(socket), c.peer,
-                                std::move(c.slot), c.admitted, c.observed, c.accepted);
-  asio::co_spawn(
-      executor,
-      [](std::unique_ptr<Session> s) -> awaitable<void> { co_await s->run(); }(std::move(session)),
-      [](const std::exception_ptr& e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log_event(spdlog::level::err, "internal_error", {{"error", std::string_view(ex.what())}});
-        }
-      });
+void Listeners::start_session(Socket socket, Admitted c) {
+  Session::start(std::make_unique<Session>(sessions_, std::move(c.policy), std::move(socket),
+                                           c.peer, std::move(c.slot), c.admitted, c.observed,
+                                           c.accepted));
 }
 
 }  // namespace rdpgate::gateway

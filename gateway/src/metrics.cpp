@@ -300,16 +300,21 @@ BackendMetrics& Metrics::backend(const std::string& route, const std::string& ba
 }
 
 void Metrics::refusal(const std::string& listener, const Outcome& outcome) {
-  const auto reason = outcome.reason.empty() ? to_string(outcome.kind) : outcome.reason.name();
-  std::string key = listener;
-  key += '\n';
-  key += static_cast<char>(outcome.phase);
-  key += reason;
+  // Outcomes without a reason are named for their kind: the kind is part of the key then.
+  const std::uint32_t reason_key = outcome.reason.empty()
+                                       ? 0x10000u | static_cast<std::uint32_t>(outcome.kind)
+                                       : outcome.reason.key();
+  const std::uint32_t key = (static_cast<std::uint32_t>(outcome.phase) << 24) | reason_key;
   prometheus::Counter* c = nullptr;
   {
     std::lock_guard lock(mutex_);
-    auto& slot = refusal_cache_[key];
+    auto by_listener = refusal_cache_.find(listener);
+    if (by_listener == refusal_cache_.end()) {
+      by_listener = refusal_cache_.emplace(listener, decltype(by_listener->second){}).first;
+    }
+    auto& slot = by_listener->second[key];
     if (slot == nullptr) {
+      const auto reason = outcome.reason.empty() ? to_string(outcome.kind) : outcome.reason.name();
       slot = &refusals_->Add({{"listener", listener},
                               {"phase", std::string(to_string(outcome.phase))},
                               {"reason", std::string(reason)}});

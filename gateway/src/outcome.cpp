@@ -38,7 +38,7 @@ std::string_view selected_text(const ConnectionRecord& c) {
 
 }  // namespace
 
-std::string next_session_id() {
+SessionId next_session_id() {
   // A random 64-bit base per process plus a counter, mixed so ids do not look sequential.
   static const std::uint64_t base = [] {
     std::random_device rd;
@@ -50,8 +50,8 @@ std::string next_session_id() {
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 29;
   static constexpr char digits[] = "0123456789abcdef";
-  std::string id(16, '0');
-  for (int i = 15; i >= 0; --i, x >>= 4) id[static_cast<std::size_t>(i)] = digits[x & 0xF];
+  SessionId id;
+  for (int i = 15; i >= 0; --i, x >>= 4) id.digits[static_cast<std::size_t>(i)] = digits[x & 0xF];
   return id;
 }
 

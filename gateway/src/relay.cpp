@@ -8,38 +8,29 @@
 
 namespace rdpgate::gateway {
 
-Relay::Relay(tcp::socket& client, tcp::socket& server, Traffic& traffic, RelayObserver* observer)
-    : client_(client),
-      server_(server),
-      traffic_(traffic),
-      observer_(observer),
-      watchdog_(client.get_executor(), [this] { on_watchdog(); }),
-      done_(client.get_executor()) {}
-
-awaitable<Outcome> Relay::run(const config::SessionConfig& limits) {
-  limits_ = limits;
-  started_ = last_activity_ = Deadline::Clock::now();
-  error_code ignored;
-  client_.set_option(tcp::no_delay(true), ignored);
-  // No non_blocking(true) (an ioctl each): the session's asynchronous reads, writes and connect
-  // already made both descriptors O_NONBLOCK, which is all the splice(2) calls below rely on.
-  c2s_.from = s2c_.to = &client_;
-  c2s_.to = s2c_.from = &server_;
+Relay::Relay(Socket& client, Socket& server, Traffic& traffic, RelayObserver* observer,
+             Deadline& watchdog)
+    : traffic_(traffic), observer_(observer), watchdog_(watchdog) {
+  c2s_.from = s2c_.to = &client;
+  c2s_.to = s2c_.from = &server;
   c2s_.direction = Direction::client_to_server;
   s2c_.direction = Direction::server_to_client;
+  watchdog_.on_expiry([this] { on_watchdog(); });
+}
+
+void Relay::start(const config::SessionConfig& limits, std::function<void(Outcome)> done) {
+  limits_ = limits;
+  done_ = std::move(done);
+  started_ = last_activity_ = Deadline::Clock::now();
+  error_code ignored;
+  client().set_option(tcp::no_delay(true), ignored);
+  // No non_blocking(true) (an ioctl each): the session's asynchronous reads, writes and connect
+  // already made both descriptors O_NONBLOCK, which is all the splice(2) calls below rely on.
   c2s_.running = s2c_.running = true;
   running_ = 2;
   wait_readable(c2s_);
   wait_readable(s2c_);
   if (const auto when = due(); when != Deadline::Clock::time_point::max()) watchdog_.arm(when);
-
-  done_.expires_at(Deadline::Clock::time_point::max());
-  while (running_ > 0) co_await done_.async_wait(use_nothrow);  // cancelled by the last pump
-  watchdog_.disarm();
-
-  if (ended_) co_return *ended_;
-  co_return Outcome{Phase::relay, OutcomeKind::completed,
-                    first_close_ == Closer::server ? Why::server_closed : Why::client_closed};
 }
 
 Deadline::Clock::time_point Relay::due() const noexcept {
@@ -61,8 +52,8 @@ void Relay::on_watchdog() {
   ended_ = max_reached ? Outcome{Phase::relay, OutcomeKind::max_duration, Why::max_duration}
                        : Outcome{Phase::relay, OutcomeKind::idle_timeout, Why::idle_timeout};
   error_code ignored;
-  client_.close(ignored);  // the pumps finish with operation_aborted
-  server_.close(ignored);
+  client().close(ignored);  // the pumps finish with operation_aborted
+  server().close(ignored);
 }
 
 void Relay::forwarded(Pump& p, std::size_t n) {
@@ -73,8 +64,7 @@ void Relay::forwarded(Pump& p, std::size_t n) {
 
 void Relay::wait_readable(Pump& p) {
   // Wait without a buffer or a pipe: an idle session holds no relay memory.
-  p.from->async_wait(tcp::socket::wait_read,
-                     [this, &p](const error_code& ec) { on_readable(p, ec); });
+  p.from->async_wait(Socket::wait_read, [this, &p](const error_code& ec) { on_readable(p, ec); });
 }
 
 void Relay::on_readable(Pump& p, const error_code& ec) {
@@ -85,7 +75,7 @@ void Relay::on_readable(Pump& p, const error_code& ec) {
     const auto n = ::splice(p.from->native_handle(), nullptr, p.pipe.write_end, nullptr,
                             BufferPool::buffer_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
-      p.pending = static_cast<std::size_t>(n);
+      p.pending = static_cast<std::uint32_t>(n);  // at most buffer_size
       return on_writable(p, {});
     }
     PipePool::local().give_back(std::exchange(p.pipe, Pipe{}));  // empty: nothing was moved
@@ -107,7 +97,7 @@ void Relay::on_readable(Pump& p, const error_code& ec) {
     return finish(p, rec == asio::error::eof);
   }
   p.offset = 0;
-  p.length = n;
+  p.length = static_cast<std::uint32_t>(n);  // at most buffer_size
   if (observer_ != nullptr && observer_->wants_bytes()) {
     observer_->on_bytes(p.direction, std::span<const std::byte>(p.buffer.get(), n));
   }
@@ -125,7 +115,7 @@ void Relay::on_writable(Pump& p, const error_code& ec) {
                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (m > 0) {
         moved = static_cast<std::size_t>(m);
-        p.pending -= moved;
+        p.pending -= static_cast<std::uint32_t>(moved);
       } else {
         error = m < 0 ? errno : EPIPE;
       }
@@ -133,7 +123,7 @@ void Relay::on_writable(Pump& p, const error_code& ec) {
       if (p.offset == p.length) break;
       error_code wec;
       moved = p.to->write_some(asio::buffer(p.buffer.get() + p.offset, p.length - p.offset), wec);
-      p.offset += moved;
+      p.offset += static_cast<std::uint32_t>(moved);
       if (wec) {
         error = (wec == asio::error::would_block || wec == asio::error::try_again) ? EAGAIN : EPIPE;
       }
@@ -141,7 +131,7 @@ void Relay::on_writable(Pump& p, const error_code& ec) {
     if (moved > 0) forwarded(p, moved);
     if (error == EAGAIN || error == EWOULDBLOCK) {
       // Backpressure: the receiver is slow; read no more until it can take these bytes.
-      p.to->async_wait(tcp::socket::wait_write,
+      p.to->async_wait(Socket::wait_write,
                        [this, &p](const error_code& wec) { on_writable(p, wec); });
       return;
     }
@@ -174,13 +164,19 @@ void Relay::finish(Pump& p, bool eof) {
     // Half-close: pass the FIN on and keep the other direction running. The last direction to
     // end needs no shutdown(2): the session closes both sockets next, and close(2) sends the
     // FIN (never a reset: the other direction read that peer to its end).
-    if (running_ > 1) p.to->shutdown(tcp::socket::shutdown_send, ignored);
+    if (running_ > 1) p.to->shutdown(Socket::shutdown_send, ignored);
   } else {
     // Any error (reset, cancellation) ends both directions.
-    client_.close(ignored);
-    server_.close(ignored);
+    client().close(ignored);
+    server().close(ignored);
   }
-  if (--running_ == 0) done_.cancel();
+  if (--running_ > 0) return;
+  watchdog_.disarm();
+  const auto outcome =
+      ended_ ? *ended_
+             : Outcome{Phase::relay, OutcomeKind::completed,
+                       first_close_ == Closer::server ? Why::server_closed : Why::client_closed};
+  std::exchange(done_, nullptr)(outcome);  // may destroy this relay: nothing after it
 }
 
 }  // namespace rdpgate::gateway

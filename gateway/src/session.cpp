@@ -26,7 +26,7 @@ constexpr std::size_t linger_max_bytes = 64 * 1024;
 
 }  // namespace
 
-Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client,
+Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, Socket client,
                  Peer peer, ConnectionSlot slot, bool admitted, Observed observed,
                  SteadyClock::time_point accepted)
     : ctx_(ctx),
@@ -40,7 +40,7 @@ Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp:
       observed_(observed),
       accepted_(accepted),
       started_wall_(SystemClock::now()),
-      entry_(std::make_shared<SessionEntry>()),
+      entry_(std::make_shared<SessionEntry>(client_.get_executor())),
       deadline_(client_.get_executor(),
                 [this] {
                   error_code ignored;
@@ -49,58 +49,75 @@ Session::Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp:
                 }),
       traffic_{*entry_, ctx.services.metrics} {}
 
-awaitable<void> Session::run() {
-  entry_->id = next_session_id();
-  entry_->set_source(endpoint_text(peer_.address, peer_.port));
-  entry_->listener = listener_->cfg.name;
-  entry_->started = started_wall_;
-  entry_->executor = client_.get_executor();
-  entry_->stop = [this](OutcomeKind why) { stop_from_outside(why); };
-  ctx_.registry.add(entry_);
-
-  Outcome outcome;
-  try {
-    // The pre-relay frames are gone before the (long) relay starts, so an idle session keeps
-    // only what relaying needs. (No co_await inside a conditional expression: GCC 12 mishandles
-    // its temporaries.)
-    auto refused = co_await prepare();
-    if (refused) {
-      outcome = *refused;
-    } else {
-      outcome = co_await relay();
+void Session::start(std::unique_ptr<Session> session) {
+  auto executor = session->client_.get_executor();
+  asio::co_spawn(executor, run(std::move(session)), [](const std::exception_ptr& e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log_event(spdlog::level::err, "internal_error", {{"error", std::string_view(ex.what())}});
     }
+  });
+}
+
+awaitable<void> Session::run(std::unique_ptr<Session> self) {
+  auto& s = *self;
+  s.entry_->id = std::string(next_session_id().view());
+  s.entry_->set_source(endpoint_text(s.peer_.address, s.peer_.port));
+  s.entry_->listener = s.listener_->cfg.name;
+  s.entry_->started = s.started_wall_;
+  s.entry_->stop = [&s](OutcomeKind why) { s.stop_from_outside(why); };
+  s.ctx_.registry.add(s.entry_);
+
+  std::optional<Outcome> refused;
+  try {
+    refused = co_await s.prepare();
   } catch (const std::exception& e) {
-    outcome = Outcome{Phase::relay, OutcomeKind::internal_error, Why::exception};
+    refused = Outcome{Phase::relay, OutcomeKind::internal_error, Why::exception};
     log_event(spdlog::level::err, "internal_error",
-              {{"conn", entry_->id}, {"error", std::string_view(e.what())}});
+              {{"conn", s.entry_->id}, {"error", std::string_view(e.what())}});
   }
+  // The pre-relay frames end here, before the (long) relay: an idle session keeps only what
+  // relaying needs.
+  if (refused) {
+    s.finish(std::move(self), *refused);
+  } else {
+    s.relay(std::move(self));
+  }
+}
+
+void Session::finish(std::unique_ptr<Session> self, Outcome outcome) {
   if (stopped_) outcome = Outcome{outcome.phase, *stopped_, Why::stopped};
   deadline_.disarm();
   // INVARIANT: no handler of a socket operation runs after the session is gone: closing queues
-  // them (operation_aborted), and this session's continuation, posted after, runs after them on
+  // them (operation_aborted), and the handler posted below, after them, frees the session on
   // this single-threaded executor.
   error_code ignored;
   client_.close(ignored);
   server_.close(ignored);
-  co_await asio::post(client_.get_executor(), use_awaitable);
-  entry_->alive = false;
-  ctx_.registry.remove(entry_->id);
-  record_outcome(ctx_.services, *policy_,
-                 ConnectionRecord{.id = entry_->id,
-                                  .start = started_wall_,
-                                  .accepted = accepted_,
-                                  .peer = &peer_,
-                                  .request = request_ ? &*request_ : nullptr,
-                                  .route = route_,
-                                  .backend = backend_.get(),
-                                  .selected = selected_,
-                                  .negotiation_failure = negotiation_failure_,
-                                  .bytes_in = traffic_.in,
-                                  .bytes_out = traffic_.out,
-                                  .handshake = handshake_,
-                                  .evidence = evidence_,
-                                  .observed = &observed_},
-                 outcome);
+  asio::post(client_.get_executor(), [self = std::move(self), outcome] {
+    auto& s = *self;
+    s.entry_->alive = false;
+    s.ctx_.registry.remove(s.entry_->id);
+    const auto evidence = s.judge_ ? s.judge_->evidence() : std::string();
+    record_outcome(s.ctx_.services, *s.policy_,
+                   ConnectionRecord{.id = s.entry_->id,
+                                    .start = s.started_wall_,
+                                    .accepted = s.accepted_,
+                                    .peer = &s.peer_,
+                                    .request = s.request_ ? &*s.request_ : nullptr,
+                                    .route = s.route_,
+                                    .backend = s.backend_.get(),
+                                    .selected = s.selected_,
+                                    .negotiation_failure = s.negotiation_failure_,
+                                    .bytes_in = s.traffic_.in,
+                                    .bytes_out = s.traffic_.out,
+                                    .handshake = s.handshake_,
+                                    .evidence = evidence,
+                                    .observed = &s.observed_},
+                   outcome);
+  });
 }
 
 void Session::stop_from_outside(OutcomeKind why) {
@@ -143,19 +160,19 @@ awaitable<std::optional<Outcome>> Session::prepare() {
       d.refused()) {
     co_return co_await refuse(Phase::policy, d);
   }
-  token_ = check_token(*policy_, ctx_.services, peer_, *request_, now);
-  if (token_.refusal) co_return co_await refuse(Phase::policy, *token_.refusal);
+  const auto token = check_token(*policy_, ctx_.services, peer_, *request_, now);
+  if (token.refusal) co_return co_await refuse(Phase::policy, *token.refusal);
 
-  auto routed = route_request(*policy_, ctx_.services, peer_, *request_, token_.route, now);
+  auto routed = route_request(*policy_, ctx_.services, peer_, *request_, token.route, now);
   if (auto* d = std::get_if<Decision>(&routed)) co_return co_await refuse(Phase::routing, *d);
   route_ = std::get<const RoutePolicy*>(routed);
   entry_->set_route(route_->cfg.name);
 
-  co_return co_await upstream();
+  co_return co_await upstream(token);
 }
 
 // Connect, forward the first flight, check and forward the server's Confirm.
-awaitable<std::optional<Outcome>> Session::upstream() {
+awaitable<std::optional<Outcome>> Session::upstream(const TokenCheck& token) {
   auto connected = co_await connect_upstream(server_, *route_, request_->user, deadline_,
                                              ctx_.services.names, entry_->id);
   if (auto stop = halted(Phase::routing)) co_return stop;
@@ -163,7 +180,7 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   backend_ = std::get<std::shared_ptr<BackendState>>(std::move(connected));
   entry_->set_backend(backend_->endpoint.text);
   // Route, grant and backend passed: only now is a single-use token spent.
-  auto spent = co_await use_token(*policy_, ctx_.services, token_, SystemClock::now());
+  auto spent = co_await use_token(*policy_, ctx_.services, token, SystemClock::now());
   if (const auto* replayed = spent ? &*spent : nullptr) {
     error_code ignored;
     server_.close(ignored);
@@ -173,7 +190,7 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   // [MS-RDPBCGR] 5.4.2.1: the request is forwarded verbatim, less what rdpgate consumed: a
   // Preconnection PDU (unless the route forwards it) and a routing-token line carrying rdpgate's
   // own signed token.
-  const bool drop_token = token_.in_routing_token && request_->token_size != 0;
+  const bool drop_token = token.in_routing_token && request_->token_size != 0;
   const auto forwarded = protocol::forward_first_flight(
       prefix_.after_proxy(), prefix_.flight_size,
       protocol::FlightEdit{.preconnection_size = request_->preconnection_size,
@@ -189,13 +206,6 @@ awaitable<std::optional<Outcome>> Session::upstream() {
       request_->has_negotiation ? std::optional(request_->requested_protocols) : std::nullopt,
       deadline_);
   deadline_.disarm();
-  if (request_->direct_tls) {
-    // Under Direct Approach the TLS stream began in the first flight (after any PCB), and the
-    // protocol is CredSSP: there is no negotiation ([MS-RDPBCGR] 5.4.2.2).
-    const auto tls = prefix_.after_proxy().subspan(request_->preconnection_size);
-    forwarded_tls_.assign(tls.begin(), tls.end());
-  }
-  prefix_.release();  // an idle session holds no inspection buffer
   if (confirm.written) traffic_.count(Direction::client_to_server, forwarded->size());
   if (auto stop = halted(Phase::routing)) co_return stop;
   if (confirm.failed) {
@@ -203,6 +213,13 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   }
   selected_ = request_->direct_tls ? std::optional(protocol::proto::hybrid) : confirm.selected;
   negotiation_failure_ = confirm.negotiation_failure;
+  judge_.emplace(selected_, request_->direct_tls);
+  if (request_->direct_tls) {
+    // Under Direct Approach the TLS stream began in the first flight (after any PCB), and the
+    // protocol is CredSSP: there is no negotiation ([MS-RDPBCGR] 5.4.2.2).
+    judge_->forwarded_before(prefix_.after_proxy().subspan(request_->preconnection_size));
+  }
+  prefix_.release();  // an idle session holds no inspection buffer
 
   // A backend that does not enforce what the policy requires: answer the client with the
   // failure ourselves; it has not seen the server's Confirm yet (rdp-preauth-protocol.md §10).
@@ -233,20 +250,19 @@ awaitable<std::optional<Outcome>> Session::upstream() {
   co_return std::nullopt;
 }
 
-awaitable<Outcome> Session::relay() {
+void Session::relay(std::unique_ptr<Session> self) {
   backend_->active.fetch_add(1);
   backend_->metrics->connections_active->Increment();
   route_->metrics->sessions_active->Increment();
   listener_->metrics->sessions_active->Increment();
   route_->pool->remember(request_->user, backend_->endpoint.text);
 
-  LogonJudge judge(selected_, request_->direct_tls);
-  judge.forwarded_before(forwarded_tls_);
-  forwarded_tls_ = {};
-  relay_.emplace(client_, server_, traffic_, &judge);
-  auto outcome = co_await relay_->run(policy_->config().session);
-  evidence_ = judge.evidence();
+  self_ = std::move(self);
+  relay_.emplace(client_, server_, traffic_, &*judge_, deadline_);
+  relay_->start(policy_->config().session, [this](Outcome outcome) { relayed(outcome); });
+}
 
+void Session::relayed(Outcome outcome) {
   listener_->metrics->sessions_active->Decrement();
   route_->metrics->sessions_active->Decrement();
   backend_->metrics->connections_active->Decrement();
@@ -254,13 +270,13 @@ awaitable<Outcome> Session::relay() {
   // Sessions ended by a deadline or from outside keep that outcome; the others are judged from
   // their TLS record stream (bruteforce.hpp, protocol/nla_judge.hpp).
   if (outcome.kind == OutcomeKind::completed) {
-    if (judge.failed()) {
+    if (judge_->failed()) {
       outcome = Outcome{Phase::relay, OutcomeKind::auth_failed, Why::logon_refused};
-    } else if (judge.verdict() == protocol::NlaVerdict::tls_incomplete) {
+    } else if (judge_->verdict() == protocol::NlaVerdict::tls_incomplete) {
       outcome.kind = OutcomeKind::tls_incomplete;
     }
   }
-  co_return outcome;
+  finish(std::move(self_), outcome);
 }
 
 bool Session::pass_unparsed(const Outcome& refused) {
@@ -296,7 +312,7 @@ awaitable<Outcome> Session::refuse(Phase phase, const Decision& d) {
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(reply), use_nothrow);
   if (!ec) {
     error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    client_.shutdown(Socket::shutdown_send, ignored);
     // Drain what the client still sends until it closes (bounded in time and bytes).
     std::array<std::byte, 4096> sink;
     std::size_t drained = 0;

@@ -7,7 +7,7 @@
 
 namespace rdpgate::gateway {
 
-awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoint& endpoint,
+awaitable<error_code> connect_endpoint(Socket& socket, const config::Endpoint& endpoint,
                                        const Deadline& deadline, NameCache& names) {
   error_code parse_error;
   const auto literal = asio::ip::make_address(endpoint.host, parse_error);
@@ -35,7 +35,7 @@ awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoi
 }
 
 awaitable<std::variant<std::shared_ptr<BackendState>, Outcome>> connect_upstream(
-    tcp::socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
+    Socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
     NameCache& names, std::string_view conn) {
   const auto candidates = route.pool->candidates(route.cfg.balance, user);
   for (const auto& b : candidates) {
@@ -64,7 +64,7 @@ awaitable<std::variant<std::shared_ptr<BackendState>, Outcome>> connect_upstream
                     candidates.empty() ? Why::all_backends_down : Why::connect_failed};
 }
 
-awaitable<Confirm> exchange_confirm(tcp::socket& server, std::span<const std::byte> request,
+awaitable<Confirm> exchange_confirm(Socket& server, std::span<const std::byte> request,
                                     bool expect_confirm, std::optional<std::uint32_t> requested,
                                     const Deadline& deadline) {
   Confirm confirm;

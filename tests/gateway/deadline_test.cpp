@@ -112,7 +112,8 @@ TEST(Deadline, ReportsWhenItWasArmedFor) {
 }
 
 std::shared_ptr<SessionEntry> entry(std::string id) {
-  auto e = std::make_shared<SessionEntry>();
+  static asio::io_context io;  // the executor a session would run on; nothing runs here
+  auto e = std::make_shared<SessionEntry>(io.get_executor());
   e->id = std::move(id);
   return e;
 }

@@ -35,7 +35,7 @@ class HandoffTest : public ::testing::Test {
   void make_handoff(std::chrono::milliseconds busy) {
     handoff_ = std::make_unique<Handoff>(
         accept_, workers_, metrics_,
-        [this](tcp::socket socket, Admitted c) {
+        [this](Socket socket, Admitted c) {
           std::lock_guard lock(mutex_);
           started_.push_back(worker_of(socket));
           c.slot.reset();
@@ -63,7 +63,7 @@ class HandoffTest : public ::testing::Test {
     return out;
   }
 
-  int worker_of(tcp::socket& socket) {
+  int worker_of(Socket& socket) {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       if (&socket.get_executor().context() == workers_[i].get()) return static_cast<int>(i);
     }
@@ -111,7 +111,7 @@ class HandoffTest : public ::testing::Test {
   std::condition_variable changed_;
   std::vector<int> started_;          // the worker each connection started on
   std::vector<std::uint16_t> peers_;  // their tags, in the same order
-  std::vector<tcp::socket> sockets_;
+  std::vector<Socket> sockets_;
 };
 
 TEST_F(HandoffTest, GivesConnectionsToTheWorkersInTurn) {

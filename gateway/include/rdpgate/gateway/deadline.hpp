@@ -5,15 +5,15 @@
 // connect completes with `operation_aborted` and the phase asks `expired()` why.
 //
 //   session   Deadline (socket cancel)   inspection (PROXY header + first flight), each connect
-//                                        attempt, the Confirm exchange, the refusal linger
-//             Deadline (watchdog)        relay: idle_timeout and max_duration, re-armed on wake
+//                                        attempt, the Confirm exchange, the refusal linger;
+//                       (watchdog)       then, the same deadline for the relay: idle_timeout and
+//                                        max_duration, re-armed on wake
 //   upstream  Deadline (resolver cancel) a DNS lookup of a backend name
 //   health    Deadline (socket cancel)   one probe
 //
 // Cheaper than racing each phase against a timer with operator|| (two extra coroutines per
 // phase, on every connection), and a raced operation that fails cannot be reported as a
 // timeout. Single-threaded: arm, disarm and the expiry action run on the owner's executor.
-// (The relay's completion signal, a timer cancelled when its last pump ends, is not a deadline.)
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +30,7 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Deadline(const asio::any_io_executor& executor, std::function<void()> on_expiry)
+  Deadline(const Executor& executor, std::function<void()> on_expiry)
       : timer_(executor), state_(std::make_shared<State>()) {
     state_->on_expiry = std::move(on_expiry);
   }
@@ -56,6 +56,10 @@ class Deadline {
     wait(when);
   }
   void arm_after(Clock::duration limit) { arm(Clock::now() + limit); }
+
+  // Replaces the expiry action (one deadline serves a session's phases, then its relay). Call it
+  // disarmed: a pending wait keeps going and runs the new action if armed again.
+  void on_expiry(std::function<void()> action) { state_->on_expiry = std::move(action); }
 
   // INVARIANT: no expiry action runs after disarm() (or the destructor): a wait still pending
   // ends as a no-op (or waits again if arm() is called meanwhile).
@@ -90,7 +94,7 @@ class Deadline {
     });
   }
 
-  asio::steady_timer timer_;
+  asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor> timer_;
   std::shared_ptr<State> state_;  // shared with a queued handler, which may outlive this
   Clock::time_point when_ = Clock::time_point::max();
 };

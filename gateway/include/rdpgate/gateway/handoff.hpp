@@ -56,7 +56,7 @@ struct Admitted {
 class Handoff {
  public:
   // Runs on the worker's thread, with the descriptor now a socket of the worker's io_context.
-  using Start = std::function<void(tcp::socket, Admitted)>;
+  using Start = std::function<void(Socket, Admitted)>;
   // A healthy worker starts a connection within a millisecond or two; a loaded one within tens.
   static constexpr std::chrono::milliseconds default_busy_after{100};
 

@@ -44,11 +44,11 @@ struct ClientPrefix {
 
 // Reads a PROXY v1/v2 header and, unless it is a LOCAL one, replaces `peer`'s address and port
 // with the client's. nullopt: read (the session then runs admission on the new peer).
-awaitable<std::optional<Outcome>> read_proxy_header(tcp::socket& client, ClientPrefix& in,
+awaitable<std::optional<Outcome>> read_proxy_header(Socket& client, ClientPrefix& in,
                                                     const Deadline& deadline, Peer& peer);
 
 // Reads until the first flight is complete, invalid, over the cap, or the deadline passes.
-awaitable<std::variant<Request, Outcome>> read_first_flight(tcp::socket& client, ClientPrefix& in,
+awaitable<std::variant<Request, Outcome>> read_first_flight(Socket& client, ClientPrefix& in,
                                                             const Deadline& deadline,
                                                             const ListenerPolicy& listener);
 

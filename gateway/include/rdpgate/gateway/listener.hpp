@@ -79,7 +79,7 @@ class Listeners {
   awaitable<void> accept_loop(std::shared_ptr<Listener> listener);
   void on_accepted(Listener& listener, int fd, const tcp::endpoint& remote,
                    SteadyClock::time_point accepted);
-  void start_session(tcp::socket socket, Admitted connection);  // on the worker
+  void start_session(Socket socket, Admitted connection);  // on the worker
   static void close(const std::shared_ptr<Listener>& listener);
 
   asio::io_context& accept_io_;

@@ -10,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,7 +21,7 @@
 
 namespace rdpgate::gateway {
 
-enum class Direction { client_to_server, server_to_client };
+enum class Direction : std::uint8_t { client_to_server, server_to_client };
 
 // Counters for one listener, resolved once so the data path does no label lookups.
 struct ListenerMetrics {
@@ -138,7 +139,10 @@ class Metrics {
   std::unordered_map<std::string, std::unique_ptr<ListenerMetrics>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;
   std::unordered_map<std::string, std::unique_ptr<BackendMetrics>> backends_;
-  std::unordered_map<std::string, prometheus::Counter*> refusal_cache_;  // listener \n phase/reason
+  // listener -> (phase << 16 | reason key): looked up without building a string, so a refused
+  // connection allocates nothing.
+  std::map<std::string, std::unordered_map<std::uint32_t, prometheus::Counter*>, std::less<>>
+      refusal_cache_;
   std::unordered_map<std::size_t, prometheus::Counter*> worker_busy_by_;
 };
 

@@ -5,6 +5,7 @@
 // per-connection metrics and calls the brute-force hook. Nothing else writes a `connection` line
 // or increments rdpgate_connections_total / rdpgate_refusals_total.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -39,7 +40,12 @@ struct ConnectionRecord {
 };
 
 // Identifier for the audit record and the admin API: 16 hex digits, unique per process run.
-std::string next_session_id();
+// A value, not a string: a refused connection allocates nothing.
+struct SessionId {
+  std::array<char, 16> digits{};
+  [[nodiscard]] std::string_view view() const noexcept { return {digits.data(), digits.size()}; }
+};
+SessionId next_session_id();
 
 void record_outcome(Services& services, const Policy& policy, const ConnectionRecord& record,
                     const Outcome& outcome);

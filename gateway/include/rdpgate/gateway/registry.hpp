@@ -19,10 +19,12 @@
 namespace rdpgate::gateway {
 
 struct SessionEntry {
+  explicit SessionEntry(Executor on) : executor(on) {}
+
   std::string id;  // set before the entry is added, then constant
   std::string listener;
   std::chrono::system_clock::time_point started;
-  asio::any_io_executor executor;
+  const Executor executor;                  // the session's
   std::atomic<std::uint64_t> bytes_in{0};   // client -> server
   std::atomic<std::uint64_t> bytes_out{0};  // server -> client
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 
@@ -54,27 +55,34 @@ class RelayObserver {
 
 class Relay {
  public:
-  Relay(tcp::socket& client, tcp::socket& server, Traffic& traffic, RelayObserver* observer);
+  // `watchdog`: the session's deadline, disarmed; the relay takes over its expiry action.
+  Relay(Socket& client, Socket& server, Traffic& traffic, RelayObserver* observer,
+        Deadline& watchdog);
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 
-  // Relays until both directions end. Returns the outcome as the relay sees it: completed
-  // (client_closed / server_closed: who closed first), idle_timeout or max_duration.
-  // INVARIANT: returns only once both pumps have finished (their handlers refer to this object).
-  awaitable<Outcome> run(const config::SessionConfig& limits);
+  // Starts both pumps and returns; `done` is called once both directions have ended, with the
+  // outcome as the relay sees it: completed (client_closed / server_closed: who closed first),
+  // idle_timeout or max_duration. Nothing stays suspended meanwhile: no coroutine frame, only
+  // the pumps' pending operations and the watchdog's timer.
+  // INVARIANT: `done` runs after both pumps' last handlers (they refer to this object), as the
+  // last thing the relay does: it may destroy the relay.
+  void start(const config::SessionConfig& limits, std::function<void(Outcome)> done);
 
  private:
+  // Kept small: an idle session holds two. Counts stay below BufferPool::buffer_size.
   struct Pump {
-    tcp::socket* from = nullptr;
-    tcp::socket* to = nullptr;
-    Direction direction = Direction::client_to_server;
-    Pipe pipe;  // holds `pending` bytes between splice calls
-    std::size_t pending = 0;
+    Socket* from = nullptr;
+    Socket* to = nullptr;
+    Pipe pipe;                  // holds `pending` bytes between splice calls
     BufferPool::Buffer buffer;  // copy mode: bytes [offset, length) not yet written
-    std::size_t offset = 0;
-    std::size_t length = 0;
+    std::uint32_t pending = 0;
+    std::uint32_t offset = 0;
+    std::uint32_t length = 0;
+    Direction direction = Direction::client_to_server;
     bool running = false;
   };
+  static_assert(BufferPool::buffer_size <= UINT32_MAX);
   void wait_readable(Pump& p);
   void on_readable(Pump& p, const error_code& ec);
   void on_writable(Pump& p, const error_code& ec);
@@ -84,8 +92,9 @@ class Relay {
     return splice_ok_ && (observer_ == nullptr || !observer_->wants_bytes());
   }
 
-  tcp::socket& client_;
-  tcp::socket& server_;
+  Socket& client() noexcept { return *c2s_.from; }
+  Socket& server() noexcept { return *s2c_.from; }
+
   Traffic& traffic_;
   RelayObserver* observer_;
   Pump c2s_;
@@ -97,8 +106,8 @@ class Relay {
   Deadline::Clock::time_point last_activity_{};
   config::SessionConfig limits_;
   std::optional<Outcome> ended_;  // set by the watchdog
-  Deadline watchdog_;             // idle_timeout / max_duration, re-armed on expiry
-  asio::steady_timer done_;       // not a deadline: cancelled when the last pump finishes
+  Deadline& watchdog_;            // idle_timeout / max_duration, re-armed on expiry
+  std::function<void(Outcome)> done_;
   void on_watchdog();
   [[nodiscard]] Deadline::Clock::time_point due() const noexcept;
 };

@@ -27,19 +27,19 @@ struct Request {
   // its bytes are forwarded verbatim and nothing below is known.
   bool raw = false;
   bool direct_tls = false;  // Direct Approach: the client started with TLS
+  bool has_cookie = false;
+  bool has_negotiation = false;
+  std::uint8_t negotiation_flags = 0;
+  protocol::TokenKind token_kind = protocol::TokenKind::none;
+  std::uint16_t src_ref = 0;
+  std::uint32_t requested_protocols = 0;
+  std::optional<std::array<std::uint8_t, 16>> correlation_id;
   std::optional<protocol::PreconnectionPdu> preconnection;
   std::size_t preconnection_size = 0;  // bytes of the PCB at the start of the flight
-  bool has_cookie = false;
-  std::string user;  // mstshash cookie identifier
-  protocol::TokenKind token_kind = protocol::TokenKind::none;
+  std::string user;                    // mstshash cookie identifier
   std::string routing_token;
   std::size_t token_offset = 0;  // within the flight
   std::size_t token_size = 0;
-  bool has_negotiation = false;
-  std::uint8_t negotiation_flags = 0;
-  std::uint32_t requested_protocols = 0;
-  std::optional<std::array<std::uint8_t, 16>> correlation_id;
-  std::uint16_t src_ref = 0;
   std::string sni;
 
   static Request from(const protocol::FirstFlight& flight);

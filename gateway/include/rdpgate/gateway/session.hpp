@@ -1,7 +1,9 @@
 #pragma once
-// One client connection after admission: one coroutine on its worker's single-threaded
-// executor, owning both sockets and its buffers (STYLE.md §5). session.cpp is the pipeline of
-// SPEC §1, read top to bottom; each stage lives in the file named for it:
+// One client connection after admission, on its worker's single-threaded executor, owning both
+// sockets and its buffers (STYLE.md §5): one coroutine up to the relay, then the relay's
+// callback pumps (relay.hpp), so that an idle session keeps no suspended coroutine frame; the
+// session owns itself from start() until its outcome is recorded. session.cpp is the pipeline
+// of SPEC §1, read top to bottom; each stage lives in the file named for it:
 //
 //   listener.cpp  admission at accept (the acceptor; behind a trusted PROXY header, here)
 //   inspect.cpp   PROXY header and first flight, under the inspection deadline
@@ -20,6 +22,7 @@
 #include "rdpgate/gateway/admission.hpp"
 #include "rdpgate/gateway/asio.hpp"
 #include "rdpgate/gateway/backends.hpp"
+#include "rdpgate/gateway/bruteforce.hpp"
 #include "rdpgate/gateway/deadline.hpp"
 #include "rdpgate/gateway/filter.hpp"
 #include "rdpgate/gateway/inspect.hpp"
@@ -48,18 +51,23 @@ class Session {
  public:
   // `admitted`: admission already ran in the acceptor (false behind a trusted PROXY header);
   // `observed`: what it would have refused in observe mode.
-  Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, tcp::socket client, Peer peer,
+  Session(SessionContext& ctx, std::shared_ptr<const Policy> policy, Socket client, Peer peer,
           ConnectionSlot slot, bool admitted, Observed observed, SteadyClock::time_point accepted);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Runs the whole pipeline and records its outcome; never throws.
-  awaitable<void> run();
+  // Runs the whole pipeline and records its outcome; never throws. The session is freed once
+  // its outcome is recorded.
+  static void start(std::unique_ptr<Session> session);
 
  private:
-  awaitable<std::optional<Outcome>> prepare();  // nullopt: ready to relay
-  awaitable<std::optional<Outcome>> upstream();
-  awaitable<Outcome> relay();
+  static awaitable<void> run(std::unique_ptr<Session> self);  // up to the relay
+  awaitable<std::optional<Outcome>> prepare();                // nullopt: ready to relay
+  awaitable<std::optional<Outcome>> upstream(const TokenCheck& token);
+  void relay(std::unique_ptr<Session> self);
+  void relayed(Outcome outcome);
+  // The one exit: closes both sockets, then records `outcome` and frees the session.
+  void finish(std::unique_ptr<Session> self, Outcome outcome);
   awaitable<Outcome> refuse(Phase phase, const Decision& d);
   // Inspection in observe mode: a first flight it would refuse is forwarded verbatim instead
   // (true), unless the client already left.
@@ -70,30 +78,30 @@ class Session {
   SessionContext& ctx_;
   std::shared_ptr<const Policy> policy_;
   const ListenerPolicy* listener_;
-  tcp::socket client_;
-  tcp::socket server_;
+  Socket client_;
+  Socket server_;
   Peer peer_;
   ConnectionSlot slot_;
+  // (Members are ordered to leave little padding: every idle session holds one.)
   bool admitted_;
-  Observed observed_;  // would-be refusals (observe mode)
+  bool negotiation_failure_ = false;
+  std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
+  Observed observed_;                   // would-be refusals (observe mode)
   SteadyClock::time_point accepted_;
   SystemClock::time_point started_wall_;
   std::shared_ptr<SessionEntry> entry_;
-  Deadline deadline_;                   // the current phase's; cancels both sockets when it passes
-  std::optional<OutcomeKind> stopped_;  // killed / shutdown from outside
+  Deadline deadline_;  // the current phase's: cancels both sockets when it passes; then the relay's
 
   ClientPrefix prefix_;  // bytes read from the client before relaying
   std::optional<Request> request_;
-  TokenCheck token_;
   const RoutePolicy* route_ = nullptr;
   std::shared_ptr<BackendState> backend_;
   std::optional<std::uint32_t> selected_;
-  bool negotiation_failure_ = false;
   std::optional<std::chrono::duration<double>> handshake_;
   Traffic traffic_;
-  std::vector<std::byte> forwarded_tls_;  // a Direct Approach ClientHello, for the judgement
-  std::string evidence_;                  // the logon judgement's, for the audit record
+  std::optional<LogonJudge> judge_;  // from the Confirm on: judges the relayed TLS stream
   std::optional<Relay> relay_;
+  std::unique_ptr<Session> self_;  // while relaying: the relay's completion frees the session
 };
 
 }  // namespace rdpgate::gateway

@@ -23,14 +23,14 @@ namespace rdpgate::gateway {
 // One TCP connect to `endpoint`: an IP literal directly, a DNS name to the addresses `names`
 // holds for it (in order, until one accepts), waiting for a first answer no longer than the
 // deadline. The caller's deadline, armed for the attempt, bounds the whole of it.
-awaitable<error_code> connect_endpoint(tcp::socket& socket, const config::Endpoint& endpoint,
+awaitable<error_code> connect_endpoint(Socket& socket, const config::Endpoint& endpoint,
                                        const Deadline& deadline, NameCache& names);
 
 // Connects `server` to the first of the route's candidates (balance policy, then failover)
 // that accepts within `connect_timeout`, each attempt under its own deadline. Counts connect
 // times and failures, and logs each failed attempt.
 awaitable<std::variant<std::shared_ptr<BackendState>, Outcome>> connect_upstream(
-    tcp::socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
+    Socket& server, const RoutePolicy& route, std::string_view user, Deadline& deadline,
     NameCache& names, std::string_view conn);
 
 // The server's answer to a Connection Request, as read.
@@ -48,7 +48,7 @@ struct Confirm {
 // `requested`: the client's requested protocols, to check the selection against. A reply that
 // is not a Confirm (xrdp's answer to a Preconnection PDU) is returned unparsed: the client will
 // make sense of it. Fails with confirm_timeout or backend_closed.
-awaitable<Confirm> exchange_confirm(tcp::socket& server, std::span<const std::byte> request,
+awaitable<Confirm> exchange_confirm(Socket& server, std::span<const std::byte> request,
                                     bool expect_confirm, std::optional<std::uint32_t> requested,
                                     const Deadline& deadline);
 
