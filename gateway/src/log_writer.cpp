@@ -100,6 +100,10 @@ void LogWriter::State::run() {
     {
       std::unique_lock lock(mutex);
       wake.wait_for(lock, options.summary_interval, [this] { return !queue.empty() || stopping; });
+      if (!queue.empty() && !stopping && options.gather.count() > 0) {
+        wake.wait_for(lock, options.gather,
+                      [this] { return stopping || queue.size() >= options.gather_lines; });
+      }
       if (stopping && queue.empty() && unreported == 0) {
         finished = true;
         done.notify_all();
@@ -182,9 +186,10 @@ bool LogWriter::push(std::string_view line) {
   s.queue.emplace_back(line);
   ++s.held_lines;
   s.held_bytes += line.size();
-  const bool first = s.queue.size() == 1;
+  // The first line wakes the writer; a full batch ends its wait for more.
+  const bool wake = s.queue.size() == 1 || s.queue.size() == s.options.gather_lines;
   lock.unlock();
-  if (first) s.wake.notify_one();
+  if (wake) s.wake.notify_one();
   return true;
 }
 

@@ -5,6 +5,7 @@
 //
 //   any thread                              writer thread (one per LogWriter)
 //   push(line) --lock--> queue (bounded) --> takes every queued line, write(2)s them unlocked
+//                                            (after at most `gather` ms, for a batch)
 //        \-- full: the line is dropped and counted; push never waits for the writer
 //
 // When the queue is full the new line is dropped (the lines already queued keep their order)
@@ -31,6 +32,11 @@ struct LogWriterOptions {
   std::size_t max_lines = 8192;             // lines waiting to be written; more are dropped
   std::size_t max_bytes = 8 * 1024 * 1024;  // bytes waiting to be written; more are dropped
   std::chrono::milliseconds summary_interval{1000};
+  // Group commit: a line that wakes the writer waits up to `gather` for more (or until
+  // `gather_lines` are queued), so that a busy gateway wakes the writer thread and calls
+  // write(2) once per batch, not once per connection. 0: write each line at once.
+  std::chrono::milliseconds gather{10};
+  std::size_t gather_lines = 256;
 };
 
 // Lines dropped by every LogWriter of the process since it started.
