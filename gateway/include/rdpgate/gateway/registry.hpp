@@ -19,7 +19,7 @@
 namespace rdpgate::gateway {
 
 struct SessionEntry {
-  explicit SessionEntry(Executor on) : executor(on) {}
+  explicit SessionEntry(const Executor& on) : executor(on) {}
 
   std::string id;  // set before the entry is added, then constant
   std::string listener;
