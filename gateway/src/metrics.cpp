@@ -308,11 +308,7 @@ void Metrics::refusal(const std::string& listener, const Outcome& outcome) {
   prometheus::Counter* c = nullptr;
   {
     std::lock_guard lock(mutex_);
-    auto by_listener = refusal_cache_.find(listener);
-    if (by_listener == refusal_cache_.end()) {
-      by_listener = refusal_cache_.emplace(listener, decltype(by_listener->second){}).first;
-    }
-    auto& slot = by_listener->second[key];
+    auto& slot = refusal_cache_[listener][key];  // copies `listener` only the first time
     if (slot == nullptr) {
       const auto reason = outcome.reason.empty() ? to_string(outcome.kind) : outcome.reason.name();
       slot = &refusals_->Add({{"listener", listener},

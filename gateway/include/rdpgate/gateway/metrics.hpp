@@ -10,7 +10,6 @@
 #include <prometheus/registry.h>
 
 #include <array>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -139,9 +138,9 @@ class Metrics {
   std::unordered_map<std::string, std::unique_ptr<ListenerMetrics>> listeners_;
   std::unordered_map<std::string, std::unique_ptr<RouteMetrics>> routes_;
   std::unordered_map<std::string, std::unique_ptr<BackendMetrics>> backends_;
-  // listener -> (phase << 16 | reason key): looked up without building a string, so a refused
+  // listener -> (phase << 24 | reason key): looked up without building a string, so a refused
   // connection allocates nothing.
-  std::map<std::string, std::unordered_map<std::uint32_t, prometheus::Counter*>, std::less<>>
+  std::unordered_map<std::string, std::unordered_map<std::uint32_t, prometheus::Counter*>>
       refusal_cache_;
   std::unordered_map<std::size_t, prometheus::Counter*> worker_busy_by_;
 };
