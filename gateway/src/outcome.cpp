@@ -8,6 +8,7 @@
 #include "rdpgate/gateway/log.hpp"
 #include "rdpgate/gateway/net.hpp"
 #include "rdpgate/gateway/recorder.hpp"
+#include "rdpgate/protocol/hex.hpp"
 #include "rdpgate/protocol/rdp.hpp"
 
 namespace rdpgate::gateway {
@@ -15,13 +16,9 @@ namespace {
 
 std::string correlation_text(const std::optional<std::array<std::uint8_t, 16>>& id) {
   if (!id) return {};
-  static constexpr char digits[] = "0123456789abcdef";
   std::string s;
   s.reserve(32);
-  for (auto b : *id) {
-    s += digits[b >> 4];
-    s += digits[b & 0xF];
-  }
+  protocol::append_hex(s, *id);
   return s;
 }
 
@@ -49,9 +46,10 @@ SessionId next_session_id() {
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 29;
-  static constexpr char digits[] = "0123456789abcdef";
   SessionId id;
-  for (int i = 15; i >= 0; --i, x >>= 4) id.digits[static_cast<std::size_t>(i)] = digits[x & 0xF];
+  for (int i = 15; i >= 0; --i, x >>= 4) {
+    id.digits[static_cast<std::size_t>(i)] = protocol::hex_digit(static_cast<unsigned>(x));
+  }
   return id;
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <stdexcept>
 
+#include "rdpgate/protocol/hex.hpp"
 #include "rdpgate/protocol/percent.hpp"
 
 namespace rdpgate::portal::detail {
@@ -50,12 +51,8 @@ std::string random_token() {
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  static constexpr std::string_view hex = "0123456789abcdef";
   std::string out;
-  for (const auto b : bytes) {
-    out += hex[b >> 4];
-    out += hex[b & 0xF];
-  }
+  protocol::append_hex(out, bytes);
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "rdpgate/protocol/hex.hpp"
+
 namespace rdpgate::protocol::json {
 
 enum class NonAscii : std::uint8_t {
@@ -52,8 +54,7 @@ inline void append_escaped(std::string& out, std::string_view s, NonAscii mode =
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default: {
-        constexpr std::string_view hex = "0123456789abcdef";
-        const char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+        const char u[] = {'\\', 'u', '0', '0', hex_digit(c >> 4U), hex_digit(c)};
         out.append(u, sizeof u);
       }
     }
