@@ -347,6 +347,26 @@ TEST(TokenVerifierCreate, LoadsKeysFromFilesAndEnvironment) {
   ::unsetenv("RDPGATE_TEST_TOKEN_SECRET");
 }
 
+// A secret from `head -c 32 /dev/urandom` ends in a 0x0a byte once in 256: it is key material,
+// not a line, and is kept whole. Only a text secret (`openssl rand -hex 32 > file`) loses the
+// newline its writer added.
+TEST(TokenVerifierCreate, BinarySecretKeepsATrailingNewlineByte) {
+  test::TempDir tmp;
+  std::string binary;
+  for (int i = 0; i < 31; ++i) binary.push_back(static_cast<char>(0x80 + i * 3));
+  binary.push_back('\n');
+  write_secret(tmp.sub("binary"), binary);
+  write_secret(tmp.sub("text"), std::string(64, 'a') + "\r\n");
+  auto loaded = load_token_key({"b", config::TokenAlgorithm::hs256, tmp.sub("binary"), "", "", ""},
+                               /*for_signing=*/true);
+  ASSERT_TRUE(std::holds_alternative<TokenKeyMaterial>(loaded)) << std::get<std::string>(loaded);
+  EXPECT_EQ(std::get<TokenKeyMaterial>(loaded).secret, binary);
+  loaded = load_token_key({"t", config::TokenAlgorithm::hs256, tmp.sub("text"), "", "", ""},
+                          /*for_signing=*/true);
+  ASSERT_TRUE(std::holds_alternative<TokenKeyMaterial>(loaded)) << std::get<std::string>(loaded);
+  EXPECT_EQ(std::get<TokenKeyMaterial>(loaded).secret, std::string(64, 'a'));
+}
+
 TEST(TokenVerifierCreate, ClearErrors) {
   test::TempDir tmp;
   write_secret(tmp.sub("short"), "too short\n");

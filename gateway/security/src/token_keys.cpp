@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -33,9 +34,16 @@ std::variant<std::string, std::string> read_file(const std::string& path) {
   return std::variant<std::string, std::string>{std::in_place_index<0>, text.str()};
 }
 
-void drop_trailing_newline(std::string& text) {
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  if (!text.empty() && text.back() == '\r') text.pop_back();
+// A text secret (`openssl rand -hex 32 > file`) loses the one newline its writer added. A binary
+// one (`head -c 32 /dev/urandom`) is kept whole: its last byte is 0x0a once in 256, and dropping
+// it would make a different key than every other holder of the file uses.
+void drop_trailing_newline(std::string& secret) {
+  const bool text = std::all_of(secret.begin(), secret.end(), [](char c) {
+    return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
+  });
+  if (!text) return;
+  if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
 }
 
 struct BioDeleter {

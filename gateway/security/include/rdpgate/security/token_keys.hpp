@@ -2,12 +2,13 @@
 // Key material for signed access tokens: HS256 secrets and Ed25519 keys (OpenSSL 3 EVP).
 //
 // Secrets (HS256) are raw bytes from `secret_file` or the environment variable `secret_env`;
-// one trailing "\n" or "\r\n" is dropped, so `openssl rand -base64 48 > file` works as
-// expected. At least 32 bytes are required (RFC 7518 §3.2: a key at least as long as the
-// hash). Ed25519 keys are PEM files: `public_key_file` (SubjectPublicKeyInfo) to verify,
-// `private_key_file` (PKCS#8) to issue; a private key also verifies. A `secret_file` or
-// `private_key_file` that others may read is refused (secret_file.hpp), even when only
-// verifying: the key is exposed whoever uses it.
+// a text secret loses one trailing "\n" or "\r\n", so `openssl rand -base64 48 > file` works
+// as expected, while a binary one (`head -c 32 /dev/urandom`) is kept byte for byte. At least
+// 32 bytes are required (RFC 7518 §3.2: a key at least as long as the hash). Ed25519 keys are
+// PEM files: `public_key_file` (SubjectPublicKeyInfo) to verify, `private_key_file` (PKCS#8) to
+// issue; a private key also verifies. A `secret_file` or `private_key_file` that others may
+// read is refused (secret_file.hpp), even when only verifying: the key is exposed whoever uses
+// it.
 
 #include <openssl/types.h>
 
