@@ -182,6 +182,9 @@ class Bench:
         self.backend = None
         self.backend_port = None
         self.targets = []
+        # TCP_DEFER_ACCEPT on both proxies' listeners (syscalls.py and flood_threads.py have no
+        # such option: theirs stay off).
+        self.defer_accept = getattr(args, "defer_accept", False)
 
     # -- processes ----------------------------------------------------------------------------
 
@@ -197,7 +200,9 @@ class Bench:
         for key, value in {"@PORT@": port, "@BACKEND_PORT@": self.backend_port,
                            "@ALLOW@": ALLOW, "@DENY@": DENY, "@RATE@": RATE_LIMIT,
                            "@MAXCONN@": self.maxconn(),
-                           "@NBTHREAD@": len(self.proxy_cpus or [0])}.items():
+                           "@NBTHREAD@": len(self.proxy_cpus or [0]),
+                           "@BIND_OPTIONS@": " defer-accept" if self.defer_accept else ""
+                           }.items():
             text = text.replace(key, str(value))
         cfg = os.path.join(self.workdir, "haproxy.cfg")
         with open(cfg, "w") as f:
@@ -221,6 +226,7 @@ workers: {workers}
   - name: bench
     address: "127.0.0.1:0"
     route: default
+    defer_accept: {"true" if self.defer_accept else "false"}
 sources:
   allow: ["{ALLOW}"]
   deny: ["{DENY}"]
@@ -517,6 +523,9 @@ def main():
                         "the local port range 1024-65535 and RLIMIT_NOFILE raised, so that "
                         "--idle-sessions can go past the ~28,000 connections one loopback "
                         "address pair allows by default")
+    p.add_argument("--defer-accept", action="store_true",
+                   help="TCP_DEFER_ACCEPT on both proxies: rdpgate's `defer_accept: true`, "
+                        "HAProxy's `bind ... defer-accept`")
     p.add_argument("--quick", action="store_true", help="a few-second smoke run")
     p.add_argument("--json", help="also write the medians to this file")
     args = p.parse_args()
@@ -587,7 +596,9 @@ def main():
     print(f"Medians of {args.rounds} round(s), {args.duration:g} s per timed scenario; {pin}; "
           f"bulk {args.bulk_mib} MiB each way; {args.idle_sessions} idle sessions; flood from "
           f"{args.flood_concurrency} connections at a time over {DENY}; rdpgate workers "
-          f"{','.join(map(str, workers))}; run took {elapsed:.0f} s.")
+          f"{','.join(map(str, workers))}; "
+          f"{'deferred accept on both proxies; ' if args.defer_accept else ''}"
+          f"run took {elapsed:.0f} s.")
     for name, m in gate_metrics:
         print(f"{name} /metrics of its last process (it restarts for each idle measurement): {m}")
     for n in notes:

@@ -111,10 +111,10 @@ void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
     listener.inspection = out.config.inspection;
     ListenerMarks marks;
     marks.self = element.where;
-    const MapReader map{
-        walker,
-        element,
-        {"name", "address", "route", "proxy_protocol", "sources", "inspection", "mode"}};
+    const MapReader map{walker,
+                        element,
+                        {"name", "address", "route", "proxy_protocol", "sources", "inspection",
+                         "mode", "defer_accept"}};
     if (auto f = map.require("name")) {
       marks.name = f->where;
       set(listener.name, name(walker, *f));
@@ -136,6 +136,7 @@ void decode_listeners(Walker& walker, const Field& field, Decoded& out) {
     if (auto f = map.get("sources")) decode_sources(walker, *f, listener.sources);
     if (auto f = map.get("inspection")) decode_inspection(walker, *f, listener.inspection);
     if (auto f = map.get("mode")) set(listener.mode, mode(walker, *f));
+    if (auto f = map.get("defer_accept")) set(listener.defer_accept, walker.boolean(*f));
     out.config.listeners.push_back(std::move(listener));
     out.listeners.push_back(std::move(marks));
   }

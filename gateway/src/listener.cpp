@@ -1,5 +1,7 @@
 #include "rdpgate/gateway/listener.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -19,6 +21,20 @@ namespace {
 // Accepts per wake-up of one listener before the accept thread's other work gets a turn (as
 // HAProxy's tune.maxaccept).
 constexpr int max_accepts_per_turn = 64;
+
+// `defer_accept`. Linux turns the seconds into SYN-ACK retransmissions: 1 holds a silent
+// connection in the kernel for about a second, after which the client's next ACK hands it over
+// anyway (so a silent client still meets `inspection.timeout`, just later); 0 turns it off.
+void set_defer_accept(tcp::acceptor& acceptor, const std::string& listener, bool on) {
+  const int seconds = on ? 1 : 0;
+  if (::setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
+                   sizeof seconds) != 0) {
+    log_event(spdlog::level::warn, "listener_option_failed",
+              {{"listener", listener},
+               {"option", "defer_accept"},
+               {"error", error_code(errno, asio::error::get_system_category()).message()}});
+  }
+}
 }  // namespace
 
 struct Listeners::Listener {
@@ -138,6 +154,8 @@ void Listeners::commit(Staged staged, const std::shared_ptr<const Policy>& polic
       continue;
     }
     e.listener->configured = e.configured;
+    // Set on every commit: a reload may turn it on or off for a listener that stays open.
+    set_defer_accept(e.listener->acceptor, e.name, policy->listeners()[*index].cfg.defer_accept);
     e.listener->binding.store(std::make_shared<const Binding>(Binding{e.name, policy, *index}));
     if (e.fresh) {
       asio::co_spawn(e.listener->acceptor.get_executor(), accept_loop(e.listener), asio::detached);

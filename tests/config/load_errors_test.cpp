@@ -134,6 +134,9 @@ const Case cases[] = {
     {"listener mode",
      "listeners:\n  - {name: a, address: \"127.0.0.1:0\", mode: closed}\n" + routes + admin_off,
      {"cfg.yaml:2:45: listeners[0].mode: unknown value \"closed\": expected one of open, jit"}},
+    {"listener defer_accept",
+     "listeners:\n  - {name: a, address: \"127.0.0.1:0\", defer_accept: 1s}\n" + routes + admin_off,
+     {"cfg.yaml:2:53: listeners[0].defer_accept: expected true or false, got \"1s\""}},
     {"listener override bad",
      "listeners:\n  - name: a\n    address: \"127.0.0.1:0\"\n"
      "    sources: {per_source: {brust: 3}}\n" +

@@ -196,6 +196,7 @@ listeners:
     route: fallback
     mode: jit
     proxy_protocol: {trusted: ["10.0.0.0/8", "fd00::/8"]}
+    defer_accept: true
 routes:
   - name: finance
     match: {username: "fin-*", listener: public, routing_token: "tsv://*"}
@@ -244,6 +245,7 @@ tokens:
   EXPECT_EQ(c.listeners[0].route, "fallback");
   ASSERT_TRUE(c.listeners[0].proxy_protocol);
   EXPECT_EQ(c.listeners[0].proxy_protocol->trusted.size(), 2U);
+  EXPECT_TRUE(c.listeners[0].defer_accept);
   const auto& f = c.routes[0];
   EXPECT_TRUE(f.has_match);
   EXPECT_EQ(f.match.username, "fin-*");
@@ -326,6 +328,8 @@ TEST(LoadConfig, ExampleFileLoadsCleanly) {
   EXPECT_EQ(c.listeners[0].inspection.username_deny, c.inspection.username_deny);
   EXPECT_EQ(c.listeners[1].sources.per_source_rate, Rate{5.0});
   EXPECT_EQ(c.listeners[1].mode, AccessMode::jit);
+  EXPECT_FALSE(c.listeners[0].defer_accept);
+  EXPECT_TRUE(c.listeners[1].defer_accept);
   EXPECT_EQ(c.routes[1].backends[1].host, "2001:db8::10");
   EXPECT_EQ(c.tokens.keys.size(), 2U);
 }

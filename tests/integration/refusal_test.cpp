@@ -35,10 +35,9 @@ class Refusals : public ::testing::Test {
   // The audit record of `c`, checked against the expected outcome, reason and phase.
   json::object expect_record(const Client& c, std::string_view outcome, std::string_view reason,
                              std::string_view phase) {
-    auto r = gw.expect_record(c.local_port(), {{"outcome", outcome},
-                                                {"phase", phase},
-                                                {"listener", "public"},
-                                                {"backend", ""}});
+    auto r = gw.expect_record(
+        c.local_port(),
+        {{"outcome", outcome}, {"phase", phase}, {"listener", "public"}, {"backend", ""}});
     if (!reason.empty()) {
       EXPECT_EQ(str(r, "reason"), reason) << json::serialize(r);
     }
@@ -70,6 +69,53 @@ TEST_F(Refusals, DenyListRefusesTheSourceBeforeReading) {
   gw.wait_record(ok->local_port());
   EXPECT_EQ(backend.connections(), 1u);
   EXPECT_EQ(gw.connections("denied_source"), 1);
+}
+
+// `defer_accept: true`: the kernel hands a connection over once its first bytes arrive, so a
+// silent one from a denied source is refused only after the kernel's ~1 s hold (TCP_DEFER_ACCEPT,
+// one SYN-ACK retransmission), one that speaks at once is refused at once, and a client is
+// relayed as before. A reload turns it off on the listener it keeps.
+TEST_F(Refusals, DeferAcceptHoldsASilentConnectionInTheKernelUntilItSpeaks) {
+  GatewayConfig c;
+  c.listeners = "\n  - {name: public, address: \"127.0.0.1:0\", route: main, defer_accept: true}\n";
+  c.sources = R"({deny: ["127.0.0.2/32"], per_source: {max_connections: 0, rate: "0/s"}})";
+  ASSERT_TRUE(start(c));
+  const auto refused_after = [&] {
+    auto silent = Client::connect(gw.port(), "127.0.0.2");
+    EXPECT_TRUE(silent);
+    if (!silent) return std::chrono::steady_clock::duration::max();
+    const auto connected = std::chrono::steady_clock::now();
+    expect_silent_close(*silent);
+    const auto took = std::chrono::steady_clock::now() - connected;
+    expect_record(*silent, "denied_source", "deny_list", "admission");
+    return took;
+  };
+  EXPECT_GE(refused_after(), 800ms) << "refused before the kernel's hold: not deferred";
+
+  auto speaking = Client::connect(gw.port(), "127.0.0.2");
+  ASSERT_TRUE(speaking);
+  EXPECT_TRUE(speaking->send(cookie_request("alice")));
+  expect_silent_close(*speaking);
+  expect_record(*speaking, "denied_source", "deny_list", "admission");
+
+  auto ok = session("127.0.0.1");
+  ASSERT_TRUE(ok);
+  ok->close();
+  gw.wait_record(ok->local_port());
+  EXPECT_EQ(backend.connections(), 1u);
+
+  const auto port = gw.port();
+  c.listeners = GatewayConfig{}.listeners;
+  c.routes = main_route({backend.address()});
+  auto next = gw.load(c);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(gw.app().apply(std::move(*next)), std::nullopt);
+  ASSERT_EQ(gw.port(), port);  // the same listening socket
+  // Without the hold a refusal takes milliseconds; the fastest of three rules out a slow run.
+  auto fastest = refused_after();
+  for (int i = 0; i < 2; ++i) fastest = std::min(fastest, refused_after());
+  EXPECT_LT(fastest, 800ms) << "still deferred after the reload turned it off";
+  EXPECT_EQ(gw.connections("denied_source"), 5);
 }
 
 TEST_F(Refusals, AllowListWithoutTheSourceRefusesIt) {
@@ -162,7 +208,8 @@ TEST_F(Refusals, FloodOfRefusalsIsCountedInFullButLoggedAtALimitedRate) {
   EXPECT_GE(logged, 20u);
   EXPECT_LE(static_cast<double>(logged), 20.0 + 20.0 * seconds + 1.0);
   EXPECT_LT(logged, static_cast<std::size_t>(flood)) << "the flood took " << seconds << " s";
-  EXPECT_EQ(gw.metric("rdpgate_log_suppressed_total"), static_cast<double>(flood - static_cast<int>(logged)));
+  EXPECT_EQ(gw.metric("rdpgate_log_suppressed_total"),
+            static_cast<double>(flood - static_cast<int>(logged)));
   // The suppressed lines are summarised once the window (10 s) has passed.
   std::string summary;
   ASSERT_TRUE(eventually(
@@ -208,12 +255,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         InspectionCase{"http", ascii("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), "not_rdp",
                        "not_rdp_http"},
-        InspectionCase{"ssh", ascii("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), "not_rdp", "not_rdp_ssh"},
+        InspectionCase{"ssh", ascii("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), "not_rdp",
+                       "not_rdp_ssh"},
         // A TLS ClientHello record header and the start of the handshake (Direct Approach off).
-        InspectionCase{"tls", hex("16 03 01 00 c8 01 00 00 c4 03 03 5b 1e 22 9a 00 11 22 33 44 55 66 77"),
+        InspectionCase{"tls",
+                       hex("16 03 01 00 c8 01 00 00 c4 03 03 5b 1e 22 9a 00 11 22 33 44 55 66 77"),
                        "not_rdp", "not_rdp_tls"},
-        InspectionCase{"random", hex("a7 5c 19 ee 42 9d 13 88 f0 0b 6e 3a c5 27 d1 90"
-                                 "4e 81 b2 7f 35 cc 08 e9 6d 14 ab 52 f7 c3 98 61"),
+        InspectionCase{"random",
+                       hex("a7 5c 19 ee 42 9d 13 88 f0 0b 6e 3a c5 27 d1 90"
+                           "4e 81 b2 7f 35 cc 08 e9 6d 14 ab 52 f7 c3 98 61"),
                        "not_rdp", "not_rdp"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -230,20 +280,21 @@ INSTANTIATE_TEST_SUITE_P(
                        "bad_tpkt_reserved"},
         // X.224 LI one less than TPKT length - 5.
         InspectionCase{"li_mismatch",
-                      with_byte(cookie_request("alice"), 4,
-                                static_cast<std::uint8_t>(cookie_request("alice")[4] - 1)),
-                      "malformed", "bad_x224_length_indicator"},
+                       with_byte(cookie_request("alice"), 4,
+                                 static_cast<std::uint8_t>(cookie_request("alice")[4] - 1)),
+                       "malformed", "bad_x224_length_indicator"},
         // The cookie line is not terminated by CR LF: RDP_NEG_REQ follows it directly.
         InspectionCase{"cookie_without_crlf",
-                      connection_request("Cookie: mstshash=alice", 0x3, false),
-                      "malformed", "token_missing_crlf"},
+                       connection_request("Cookie: mstshash=alice", 0x3, false), "malformed",
+                       "token_missing_crlf"},
         // A cookie running to the end of the request: its CR LF would lie beyond it.
         InspectionCase{"cookie_cut_short",
-                      connection_request("Cookie: mstshash=alice", std::nullopt, false),
-                      "malformed", "token_too_long"},
+                       connection_request("Cookie: mstshash=alice", std::nullopt, false),
+                       "malformed", "token_too_long"},
         // Bytes after the request before the server answered: an X.224 Data TPDU pipelined.
-        InspectionCase{"pipelined", concat({cookie_request("alice"), hex("03 00 00 08 02 f0 80 7f")}),
-                      "malformed", "trailing_data"}),
+        InspectionCase{"pipelined",
+                       concat({cookie_request("alice"), hex("03 00 00 08 02 f0 80 7f")}),
+                       "malformed", "trailing_data"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(Refusals, SlowClientHitsTheInspectionDeadline) {

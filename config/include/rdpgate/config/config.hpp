@@ -97,6 +97,9 @@ struct ListenerConfig {
   Endpoint address;   // `address`: "0.0.0.0:13389", "[::]:13389"
   std::string route;  // `route`: used when no route's match applies; "" = none
   std::optional<ProxyProtocolConfig> proxy_protocol;  // `proxy_protocol`
+  // `defer_accept`: the kernel hands a connection over only once its first bytes have arrived
+  // (TCP_DEFER_ACCEPT), or after about a second of silence.
+  bool defer_accept = false;
   // `mode`: `open` (default) or `jit`: only sources with a live grant (or on the effective
   // static `sources.allow` list, when one is configured) pass admission.
   AccessMode mode = AccessMode::open;
